@@ -1,0 +1,169 @@
+//! Docencio: TCP server for students and, peer to peer, TCP client of Tareo.
+//!
+//! It answers `Contenido` itself, forwards `Tarea` and `Pregunta Dificil`
+//! over long-lived connections to Tareo shared by all students
+//! ([`tareo_link`]), wraps what comes back, and after the student has its
+//! answer tells Profesor that one more question was answered ([`notifier`]).
+
+pub mod notifier;
+pub mod tareo_link;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{info, warn};
+
+use crate::profesor::ProfesorClient;
+use crate::server::{serve, PendingAnswer, Responder, ServerLimits};
+use crate::telemetry;
+use crate::wire::texts::{CONTENIDO_ANSWER, ERROR_PREFIX, RELAYED_PREFIX};
+use crate::wire::{preview, Answer, Question, Refusal};
+use notifier::Notifier;
+use tareo_link::TareoLink;
+
+/// Docencio's configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Tareo's address (HOST:PORT), resolved at every connection attempt.
+    pub tareo_addr: String,
+    /// Profesor's base URL, told of every answered question.
+    pub profesor_url: String,
+    /// Long-lived connections to Tareo shared by all students.
+    pub tareo_connections: usize,
+    /// Longest a question waits on Tareo before it is answered `Error: ...`.
+    pub answer_timeout: Duration,
+    pub limits: ServerLimits,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            tareo_addr: crate::config::DEFAULT_TAREO_BIND.to_owned(),
+            profesor_url: crate::config::DEFAULT_PROFESOR_URL.to_owned(),
+            tareo_connections: 1,
+            answer_timeout: Duration::from_secs(5),
+            limits: ServerLimits::default(),
+        }
+    }
+}
+
+/// How long, after the last student connection closed, pending
+/// notifications get to reach Profesor before Docencio exits anyway.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Serves students on `listener` until `shutdown` resolves; then answers what
+/// was asked, flushes notifications to Profesor (bounded) and returns.
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let profesor = ProfesorClient::new(&config.profesor_url, config.answer_timeout)?;
+    let stop_serving = crate::shutdown::token_from(shutdown);
+    // Tareo links and the notifier outlive the student connections, which
+    // still need them while they drain.
+    let stop_background = CancellationToken::new();
+    let background = TaskTracker::new();
+    let tareo = TareoLink::start(
+        &config.tareo_addr,
+        config.tareo_connections,
+        config.answer_timeout,
+        config.limits.max_frame,
+        stop_background.clone(),
+        &background,
+    );
+    let notifier = Notifier::start(
+        profesor,
+        FLUSH_TIMEOUT,
+        stop_background.clone(),
+        &background,
+    );
+    info!(
+        "Docencio reenvía a Tareo en {} ({} conexión/es) y avisa a Profesor en {}",
+        config.tareo_addr, config.tareo_connections, config.profesor_url
+    );
+    let docencio = Arc::new(Docencio { tareo, notifier });
+    let served = serve(listener, docencio, config.limits, stop_serving).await;
+    stop_background.cancel();
+    background.close();
+    if tokio::time::timeout(FLUSH_TIMEOUT + Duration::from_secs(1), background.wait())
+        .await
+        .is_err()
+    {
+        warn!("las tareas de fondo no terminaron a tiempo");
+    }
+    served?;
+    Ok(())
+}
+
+struct Docencio {
+    tareo: Arc<TareoLink>,
+    notifier: Arc<Notifier>,
+}
+
+impl Responder for Docencio {
+    fn answer(&self, body: Bytes) -> PendingAnswer {
+        let question = Question::parse(&body);
+        if telemetry::budget().allow() {
+            info!("Recibimos una pregunta: {}", preview(&body));
+        }
+        match question {
+            Ok(Question::Contenido) => Box::pin(std::future::ready(Answer::Local(
+                CONTENIDO_ANSWER.to_owned(),
+            ))),
+            Ok(question) => {
+                let tareo = self.tareo.clone();
+                Box::pin(async move { relay(tareo.ask(question).await) })
+            }
+            Err(refusal) => Box::pin(std::future::ready(refusal.into())),
+        }
+    }
+
+    fn delivered(&self, relayed: u64) {
+        self.notifier.record(relayed);
+    }
+}
+
+/// Wraps Tareo's answer for the student. An `Error: ...` from Tareo (for
+/// example Profesor down) is passed on as it is, and is not counted. The
+/// notebook's Tareo pads its answers with a space; it is trimmed.
+fn relay(from_tareo: Result<String, Refusal>) -> Answer {
+    match from_tareo {
+        Ok(text) if text.starts_with(ERROR_PREFIX) => Answer::Refused(Refusal::Relayed(text)),
+        Ok(text) => Answer::Relayed(format!("{RELAYED_PREFIX}{}", text.trim())),
+        Err(refusal) => Answer::Refused(refusal),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::Peer;
+
+    #[test]
+    fn wraps_and_trims_tareos_answer() {
+        assert_eq!(
+            relay(Ok(" No puedes usar esa libreria".into())),
+            Answer::Relayed("Respuesta del Tareo o Profesor: No puedes usar esa libreria".into())
+        );
+    }
+
+    #[test]
+    fn passes_tareos_errors_on_uncounted() {
+        let text = "Error: Profesor no está disponible (x)".to_owned();
+        assert_eq!(
+            relay(Ok(text.clone())),
+            Answer::Refused(Refusal::Relayed(text))
+        );
+        let down = Refusal::Unavailable {
+            peer: Peer::Tareo,
+            detail: "x".into(),
+        };
+        assert_eq!(relay(Err(down.clone())), Answer::Refused(down));
+    }
+}

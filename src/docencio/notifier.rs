@@ -1,0 +1,130 @@
+//! Telling Profesor, off the student's critical path, how many forwarded
+//! questions got a real answer.
+//!
+//! Answers are recorded in a counter; one task sends `POST /preguntas` while
+//! the counter is above zero, retrying with backoff while Profesor is down.
+//! The first POST carries no body, as the notebook's does; when Profesor's
+//! reply shows it is aula's (it has `total`), later POSTs send everything
+//! pending at once as `{"cantidad": k}`. A Profesor written from the
+//! notebook gets one POST per answer, so its count is right too.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio::time::{sleep, Instant};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{info, warn};
+
+use crate::profesor::routes::MAX_CANTIDAD;
+use crate::profesor::ProfesorClient;
+use crate::retry;
+use crate::telemetry;
+
+/// Answers not yet reported to Profesor.
+#[derive(Debug, Default)]
+pub struct Notifier {
+    pending: AtomicU64,
+    wake: Notify,
+}
+
+impl Notifier {
+    /// Starts the sending task on `tasks`. After `shutdown` it keeps trying
+    /// for `flush_timeout`, then reports what it could not deliver.
+    pub fn start(
+        profesor: ProfesorClient,
+        flush_timeout: Duration,
+        shutdown: CancellationToken,
+        tasks: &TaskTracker,
+    ) -> Arc<Self> {
+        let notifier = Arc::new(Notifier::default());
+        tasks.spawn(
+            notifier
+                .clone()
+                .send_loop(profesor, flush_timeout, shutdown),
+        );
+        notifier
+    }
+
+    /// Records `answered` more questions that got a real answer.
+    pub fn record(&self, answered: u64) {
+        self.pending.fetch_add(answered, Ordering::AcqRel);
+        // Stores a permit if the task is busy, so no record is missed.
+        self.wake.notify_one();
+    }
+
+    /// Answers recorded but not yet acknowledged by Profesor.
+    pub fn pending(&self) -> u64 {
+        self.pending.load(Ordering::Acquire)
+    }
+
+    async fn send_loop(
+        self: Arc<Self>,
+        profesor: ProfesorClient,
+        flush_timeout: Duration,
+        shutdown: CancellationToken,
+    ) {
+        let mut batching = false;
+        let mut backoff = retry::backoff();
+        let mut failures = 0u64;
+        let mut flush_deadline: Option<Instant> = None;
+        loop {
+            if flush_deadline.is_none() && shutdown.is_cancelled() {
+                flush_deadline = Some(Instant::now() + flush_timeout);
+            }
+            let pending = self.pending();
+            if pending == 0 {
+                if flush_deadline.is_some() {
+                    return;
+                }
+                tokio::select! {
+                    () = self.wake.notified() => continue,
+                    () = shutdown.cancelled() => continue,
+                }
+            }
+            if flush_deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+                warn!("Docencio se detiene con {pending} avisos a Profesor sin entregar");
+                return;
+            }
+            let cantidad = if batching {
+                pending.min(MAX_CANTIDAD)
+            } else {
+                1
+            };
+            match profesor.contar(cantidad).await {
+                Ok(conteo) => {
+                    self.pending.fetch_sub(cantidad, Ordering::AcqRel);
+                    batching = conteo.total.is_some();
+                    if failures > 0 {
+                        info!("Profesor vuelve a responder en {}", profesor.base_url());
+                    }
+                    failures = 0;
+                    backoff = retry::backoff();
+                    if telemetry::budget().allow() {
+                        info!("Contador de preguntas actualizado: {}", conteo.texto);
+                    }
+                }
+                Err(err) => {
+                    failures += 1;
+                    let delay = backoff.next().unwrap_or(retry::MAX_RETRY_DELAY);
+                    if failures == 1 || failures % 30 == 0 {
+                        warn!(
+                            "Error al conectar con el profesor en {} ({err}); {pending} avisos pendientes, reintentando",
+                            profesor.base_url()
+                        );
+                    }
+                    let until = match flush_deadline {
+                        Some(deadline) => deadline.min(Instant::now() + delay),
+                        None => Instant::now() + delay,
+                    };
+                    tokio::select! {
+                        () = sleep(until.saturating_duration_since(Instant::now())) => {}
+                        () = shutdown.cancelled(), if flush_deadline.is_none() => {}
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,294 @@
+//! Docencio's long-lived connections to Tareo, shared by all students.
+//!
+//! The wire has no request ids: on one connection, answers come back in the
+//! order questions were sent. So each connection ("lane") is owned by one
+//! task that writes questions and keeps, in a FIFO, who is waiting for each;
+//! every answer read goes to the oldest waiter. Many questions may be on the
+//! wire at once (pipelining), which is what lets one connection serve
+//! hundreds of students.
+//!
+//! Every question gets a reply within the answer timeout: a real answer, or
+//! an `Error: ...` naming Tareo when it is down, cut off, or silent. When the
+//! oldest question on a connection times out, the FIFO can no longer be
+//! trusted to match answers (the notebook's Tareo simply never answers some
+//! inputs), so the connection is dropped and opened again.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::{SinkExt, StreamExt};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::{sleep, sleep_until, timeout, timeout_at, Instant};
+use tokio_util::codec::{FramedRead, FramedWrite};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{debug, info, warn};
+
+use crate::retry;
+use crate::wire::{frame_codec, Peer, Question, Refusal};
+
+/// Questions on the wire at once on one connection. Kept below Tareo's
+/// default per-connection limit (256) so Tareo never stops reading us while
+/// we write, and small enough that a write never waits on a full socket.
+const MAX_PIPELINE: usize = 128;
+
+/// Questions waiting for a lane before students feel backpressure.
+const LANE_QUEUE: usize = 4096;
+
+/// A handle on the connections to Tareo.
+#[derive(Debug)]
+pub struct TareoLink {
+    lanes: Vec<mpsc::Sender<Request>>,
+    next_lane: AtomicUsize,
+    answer_timeout: Duration,
+}
+
+struct Request {
+    question: Question,
+    /// By then the asker gets an error, whatever the state of the link.
+    deadline: Instant,
+    reply: oneshot::Sender<Result<String, Refusal>>,
+}
+
+impl Request {
+    fn answer(self, result: Result<String, Refusal>) {
+        // The student may have left meanwhile; nobody to tell then.
+        let _ = self.reply.send(result);
+    }
+}
+
+fn unavailable(detail: impl Into<String>) -> Refusal {
+    Refusal::Unavailable {
+        peer: Peer::Tareo,
+        detail: detail.into(),
+    }
+}
+
+impl TareoLink {
+    /// Starts `connections` lane tasks on `tasks`, each connecting to
+    /// `addr` and reconnecting with backoff, until `shutdown`.
+    pub fn start(
+        addr: &str,
+        connections: usize,
+        answer_timeout: Duration,
+        max_frame: usize,
+        shutdown: CancellationToken,
+        tasks: &TaskTracker,
+    ) -> Arc<Self> {
+        let lanes = (0..connections.max(1))
+            .map(|lane| {
+                let (sender, receiver) = mpsc::channel(LANE_QUEUE);
+                let lane = Lane {
+                    number: lane + 1,
+                    addr: addr.to_owned(),
+                    answer_timeout,
+                    max_frame,
+                    requests: receiver,
+                    shutdown: shutdown.clone(),
+                };
+                tasks.spawn(lane.run());
+                sender
+            })
+            .collect();
+        Arc::new(TareoLink {
+            lanes,
+            next_lane: AtomicUsize::new(0),
+            answer_timeout,
+        })
+    }
+
+    /// Asks Tareo `question`; returns its answer text as sent, or the reason
+    /// there is none. Never waits longer than the answer timeout.
+    pub async fn ask(&self, question: Question) -> Result<String, Refusal> {
+        let deadline = Instant::now() + self.answer_timeout;
+        let (reply, answer) = oneshot::channel();
+        let lane = self.next_lane.fetch_add(1, Ordering::Relaxed) % self.lanes.len();
+        let request = Request {
+            question,
+            deadline,
+            reply,
+        };
+        let timed_out = || unavailable(format!("sin respuesta en {:?}", self.answer_timeout));
+        match timeout_at(deadline, self.lanes[lane].send(request)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => return Err(unavailable("Docencio se está deteniendo")),
+            Err(_) => return Err(timed_out()),
+        }
+        // The lane answers by the deadline; the margin only covers scheduling.
+        match timeout_at(deadline + Duration::from_millis(250), answer).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(unavailable("Docencio se está deteniendo")),
+            Err(_) => Err(timed_out()),
+        }
+    }
+}
+
+/// One connection to Tareo and the questions queued for it.
+struct Lane {
+    number: usize,
+    addr: String,
+    answer_timeout: Duration,
+    max_frame: usize,
+    requests: mpsc::Receiver<Request>,
+    shutdown: CancellationToken,
+}
+
+impl Lane {
+    async fn run(mut self) {
+        let mut backoff = retry::backoff();
+        let mut failures = 0u64;
+        loop {
+            let connected = {
+                let connect = timeout(self.answer_timeout, TcpStream::connect(&self.addr));
+                tokio::pin!(connect);
+                loop {
+                    tokio::select! {
+                        biased;
+                        () = self.shutdown.cancelled() => return,
+                        result = &mut connect => break result,
+                        Some(request) = self.requests.recv() => {
+                            request.answer(Err(unavailable(format!("conectando a {}", self.addr))));
+                        }
+                    }
+                }
+            };
+            let error = match connected {
+                Ok(Ok(stream)) => {
+                    backoff = retry::backoff();
+                    failures = 0;
+                    info!(
+                        "Cliente conectado exitosamente a Tareo en {} (conexión {})",
+                        self.addr, self.number
+                    );
+                    match self.session(stream).await {
+                        SessionEnd::Shutdown => return,
+                        SessionEnd::Lost(reason) => {
+                            warn!("Conexión con Tareo perdida ({reason}); reconectando");
+                            continue;
+                        }
+                    }
+                }
+                Ok(Err(err)) => err.to_string(),
+                Err(_) => format!("sin respuesta en {:?}", self.answer_timeout),
+            };
+            failures += 1;
+            let delay = backoff.next().unwrap_or(retry::MAX_RETRY_DELAY);
+            // One line when it starts, then one every ~30 tries: visible,
+            // never a flood while Tareo stays down.
+            if failures == 1 || failures % 30 == 0 {
+                warn!(
+                    "Esperando a Tareo en {} ({error}); reintentando cada {:?} como máximo",
+                    self.addr,
+                    retry::MAX_RETRY_DELAY
+                );
+            } else {
+                debug!(
+                    "Tareo sigue sin responder en {} ({error}); reintento en {delay:?}",
+                    self.addr
+                );
+            }
+            let pause = sleep(delay);
+            tokio::pin!(pause);
+            loop {
+                tokio::select! {
+                    biased;
+                    () = self.shutdown.cancelled() => return,
+                    () = &mut pause => break,
+                    Some(request) = self.requests.recv() => {
+                        request.answer(Err(unavailable(format!("{}: {error}; reintentando", self.addr))));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Serves requests over one connection until it fails or shutdown.
+    async fn session(&mut self, stream: TcpStream) -> SessionEnd {
+        let _ = stream.set_nodelay(true);
+        let (read_half, write_half) = stream.into_split();
+        let mut answers = FramedRead::new(read_half, frame_codec(self.max_frame));
+        let mut questions = FramedWrite::new(write_half, frame_codec(self.max_frame));
+        let mut waiting: VecDeque<Request> = VecDeque::with_capacity(MAX_PIPELINE);
+
+        let end = loop {
+            let oldest = waiting.front().map(|request| request.deadline);
+            tokio::select! {
+                biased;
+                frame = answers.next() => match frame {
+                    Some(Ok(body)) => match waiting.pop_front() {
+                        Some(request) => request.answer(decode(body.freeze())),
+                        None => break SessionEnd::Lost("Tareo respondió algo que nadie preguntó".into()),
+                    },
+                    Some(Err(err)) => break SessionEnd::Lost(format!("error al leer: {err}")),
+                    None => break SessionEnd::Lost("Tareo cerró la conexión".into()),
+                },
+                () = sleep_until(oldest.unwrap_or_else(Instant::now)), if oldest.is_some() => {
+                    break SessionEnd::Lost(format!("sin respuesta en {:?}", self.answer_timeout));
+                }
+                request = self.requests.recv(), if waiting.len() < MAX_PIPELINE => {
+                    let Some(first) = request else { break SessionEnd::Shutdown };
+                    // Write every question already queued, then flush once.
+                    let mut batch = vec![first];
+                    while batch.len() + waiting.len() < MAX_PIPELINE {
+                        match self.requests.try_recv() {
+                            Ok(request) => batch.push(request),
+                            Err(_) => break,
+                        }
+                    }
+                    let now = Instant::now();
+                    let mut written = Vec::with_capacity(batch.len());
+                    for request in batch {
+                        if request.reply.is_closed() {
+                            continue; // the student left; don't ask for nothing
+                        }
+                        if request.deadline <= now {
+                            request.answer(Err(unavailable(format!("sin respuesta en {:?}", self.answer_timeout))));
+                            continue;
+                        }
+                        written.push(request);
+                    }
+                    let Some(first_deadline) = written.first().map(|r| r.deadline) else { continue };
+                    let write_by = oldest.unwrap_or(first_deadline).min(first_deadline);
+                    let frames: Vec<Bytes> = written
+                        .iter()
+                        .map(|request| Bytes::from_static(request.question.as_str().as_bytes()))
+                        .collect();
+                    // Waiters go in first: the FIFO order is the write order.
+                    waiting.extend(written);
+                    let write = async {
+                        for frame in frames {
+                            questions.feed(frame).await?;
+                        }
+                        SinkExt::<Bytes>::flush(&mut questions).await
+                    };
+                    match timeout_at(write_by, write).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(err)) => break SessionEnd::Lost(format!("error al escribir: {err}")),
+                        Err(_) => break SessionEnd::Lost("Tareo no lee sus preguntas".into()),
+                    }
+                }
+                () = self.shutdown.cancelled(), if waiting.is_empty() => break SessionEnd::Shutdown,
+            }
+        };
+        if let SessionEnd::Lost(reason) = &end {
+            for request in waiting.drain(..) {
+                request.answer(Err(unavailable(reason.clone())));
+            }
+        }
+        end
+    }
+}
+
+enum SessionEnd {
+    Shutdown,
+    Lost(String),
+}
+
+fn decode(body: Bytes) -> Result<String, Refusal> {
+    String::from_utf8(body.to_vec())
+        .map_err(|_| unavailable("Tareo respondió algo que no es texto UTF-8"))
+}

@@ -1,0 +1,300 @@
+//! Estudiante: simulated students asking Docencio random questions.
+//!
+//! Like the notebook's student, each one picks `Contenido`, `Tarea` or
+//! `Pregunta Dificil` at random, waits 1–6 s, and prints each answer as it
+//! arrives. Beyond it: many students in one process (one connection each),
+//! a fixed number of questions, no pause, pipelining, a seed for
+//! reproducible runs, reconnection with backoff when Docencio goes away, and
+//! a [`Summary`] with throughput and latency percentiles at the end.
+
+mod summary;
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::{SinkExt, StreamExt};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use tokio::net::TcpStream;
+use tokio::time::{sleep, timeout, Instant};
+use tokio_util::codec::Framed;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, info_span, warn, Instrument};
+
+pub use summary::{StudentReport, Summary};
+
+use crate::retry;
+use crate::telemetry;
+use crate::wire::codec::DEFAULT_MAX_FRAME;
+use crate::wire::texts::ERROR_PREFIX;
+use crate::wire::{frame_codec, Question};
+
+/// The simulation's configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Docencio's address (HOST:PORT).
+    pub docencio_addr: String,
+    /// Students, one connection each.
+    pub students: usize,
+    /// Questions per student; `None` asks until shutdown.
+    pub questions: Option<u64>,
+    /// The notebook's 1–6 s pause after each answer.
+    pub pause: bool,
+    /// Makes every student's choices reproducible.
+    pub seed: Option<u64>,
+    /// Questions a student sends before reading an answer (1: ask, wait).
+    pub in_flight: usize,
+    /// Ask only this question instead of a random one.
+    pub only: Option<Question>,
+    /// Longest wait for an answer before the connection is given up and
+    /// opened again. Docencio answers within its own timeout (5 s), so this
+    /// only fires when Docencio itself is stuck.
+    pub answer_timeout: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            docencio_addr: crate::config::DEFAULT_DOCENCIO_BIND.to_owned(),
+            students: 1,
+            questions: None,
+            pause: true,
+            seed: None,
+            in_flight: 1,
+            only: None,
+            answer_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// How often a class too large or too fast to follow line by line reports
+/// its progress.
+const PROGRESS_EVERY: Duration = Duration::from_secs(5);
+
+/// Classes up to this size with pauses are followed line by line alone.
+const FOLLOWABLE_CLASS: usize = 10;
+
+/// Runs the class until every student has asked its questions, or until
+/// `shutdown` resolves; returns the summary of the run.
+pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> Summary {
+    let shutdown = crate::shutdown::token_from(shutdown);
+    let config = Arc::new(config);
+    let progress = Arc::new(Progress::default());
+    let started = Instant::now();
+    info!(
+        "Inicializando {} estudiante(s) que preguntan a Docencio en {}",
+        config.students, config.docencio_addr
+    );
+    let mut students = tokio::task::JoinSet::new();
+    for number in 1..=config.students {
+        let rng = match config.seed {
+            // Distinct, reproducible streams per student.
+            Some(seed) => {
+                StdRng::seed_from_u64(seed ^ (number as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15))
+            }
+            None => StdRng::from_os_rng(),
+        };
+        let student = Student {
+            config: config.clone(),
+            rng,
+            progress: progress.clone(),
+            shutdown: shutdown.clone(),
+        };
+        let span = info_span!("estudiante", n = number);
+        students.spawn(student.run().instrument(span));
+    }
+    let reporter = (!config.pause || config.students > FOLLOWABLE_CLASS)
+        .then(|| tokio::spawn(report_progress(progress.clone(), started)));
+
+    let mut summary = Summary::new(config.students);
+    while let Some(joined) = students.join_next().await {
+        match joined {
+            Ok(report) => summary.add(report),
+            Err(err) => warn!("un estudiante terminó con error: {err}"),
+        }
+    }
+    if let Some(reporter) = reporter {
+        reporter.abort();
+    }
+    summary.finish(started.elapsed());
+    // Nothing left to stop; also ends the signal watcher.
+    shutdown.cancel();
+    summary
+}
+
+/// Live counters shared by all students, for the progress line.
+#[derive(Debug, Default)]
+struct Progress {
+    answered: AtomicU64,
+    errors: AtomicU64,
+}
+
+async fn report_progress(progress: Arc<Progress>, started: Instant) {
+    let mut last = 0;
+    loop {
+        sleep(PROGRESS_EVERY).await;
+        let answered = progress.answered.load(Ordering::Relaxed);
+        let errors = progress.errors.load(Ordering::Relaxed);
+        let rate = (answered - last) as f64 / PROGRESS_EVERY.as_secs_f64();
+        last = answered;
+        info!(
+            "Progreso: {answered} respuestas ({rate:.0}/s en los últimos {:?}), {errors} errores, {:.0} s",
+            PROGRESS_EVERY,
+            started.elapsed().as_secs_f64()
+        );
+    }
+}
+
+struct Student {
+    config: Arc<Config>,
+    rng: StdRng,
+    progress: Arc<Progress>,
+    shutdown: CancellationToken,
+}
+
+impl Student {
+    fn has_more(&self, report: &StudentReport) -> bool {
+        self.config
+            .questions
+            .is_none_or(|limit| report.sent < limit)
+    }
+
+    fn pick(&mut self) -> Question {
+        self.config
+            .only
+            .unwrap_or_else(|| Question::ALL[self.rng.random_range(0..Question::ALL.len())])
+    }
+
+    async fn run(mut self) -> StudentReport {
+        let mut report = StudentReport::new();
+        let mut backoff = retry::backoff();
+        let mut failures = 0u64;
+        while self.has_more(&report) && !self.shutdown.is_cancelled() {
+            let connected = tokio::select! {
+                () = self.shutdown.cancelled() => break,
+                connected = TcpStream::connect(&self.config.docencio_addr) => connected,
+            };
+            match connected {
+                Ok(stream) => {
+                    if failures > 0 || report.connections > 0 {
+                        info!("Reconectado a Docencio en {}", self.config.docencio_addr);
+                    } else {
+                        debug!("Cliente conectado exitosamente al servidor.");
+                    }
+                    failures = 0;
+                    backoff = retry::backoff();
+                    report.connections += 1;
+                    let _ = stream.set_nodelay(true);
+                    self.converse(stream, &mut report).await;
+                }
+                Err(err) => {
+                    failures += 1;
+                    let delay = backoff.next().unwrap_or(retry::MAX_RETRY_DELAY);
+                    if failures == 1 || failures % 30 == 0 {
+                        warn!(
+                            "Esperando a Docencio en {} ({err}); reintentando",
+                            self.config.docencio_addr
+                        );
+                    }
+                    tokio::select! {
+                        () = self.shutdown.cancelled() => break,
+                        () = sleep(delay) => {}
+                    }
+                }
+            }
+        }
+        report
+    }
+
+    /// Asks and reads on one connection until done, shutdown, or the
+    /// connection is lost (questions then unanswered count as lost).
+    async fn converse(&mut self, stream: TcpStream, report: &mut StudentReport) {
+        let mut framed = Framed::new(stream, frame_codec(DEFAULT_MAX_FRAME.max(1 << 20)));
+        let mut outstanding: VecDeque<(Question, Instant)> = VecDeque::new();
+        loop {
+            while outstanding.len() < self.config.in_flight && self.has_more(report) {
+                let question = self.pick();
+                if telemetry::budget().allow() {
+                    info!("Alumno pregunta: {question}");
+                }
+                if let Err(err) = framed
+                    .feed(Bytes::from_static(question.as_str().as_bytes()))
+                    .await
+                {
+                    return self.lost(report, &mut outstanding, &err.to_string());
+                }
+                outstanding.push_back((question, Instant::now()));
+                report.sent += 1;
+            }
+            if let Err(err) = SinkExt::<Bytes>::flush(&mut framed).await {
+                return self.lost(report, &mut outstanding, &err.to_string());
+            }
+            if outstanding.is_empty() {
+                return;
+            }
+            let frame = tokio::select! {
+                () = self.shutdown.cancelled() => {
+                    report.unanswered += outstanding.len() as u64;
+                    return;
+                }
+                frame = timeout(self.config.answer_timeout, framed.next()) => frame,
+            };
+            let body = match frame {
+                Ok(Some(Ok(body))) => body,
+                Ok(Some(Err(err))) => return self.lost(report, &mut outstanding, &err.to_string()),
+                Ok(None) => {
+                    return self.lost(report, &mut outstanding, "Docencio cerró la conexión")
+                }
+                Err(_) => {
+                    let why = format!("sin respuesta en {:?}", self.config.answer_timeout);
+                    return self.lost(report, &mut outstanding, &why);
+                }
+            };
+            let Some((question, sent_at)) = outstanding.pop_front() else {
+                return self.lost(report, &mut outstanding, "respuesta sin pregunta");
+            };
+            let text = String::from_utf8_lossy(&body);
+            report.record(sent_at.elapsed());
+            self.progress.answered.fetch_add(1, Ordering::Relaxed);
+            if text.starts_with(ERROR_PREFIX) {
+                report.errors += 1;
+                self.progress.errors.fetch_add(1, Ordering::Relaxed);
+            } else if !question.is_answered_by(&text) {
+                report.wrong += 1;
+                warn!("Respuesta inesperada a '{question}': {text}");
+            }
+            if telemetry::budget().allow() {
+                info!("Respuesta recibida: {text}");
+            }
+            if self.config.pause && self.has_more(report) {
+                let pause = Duration::from_secs_f64(1.0 + self.rng.random::<f64>() * 5.0);
+                tokio::select! {
+                    () = self.shutdown.cancelled() => {
+                        report.unanswered += outstanding.len() as u64;
+                        return;
+                    }
+                    () = sleep(pause) => {}
+                }
+            }
+        }
+    }
+
+    fn lost(
+        &self,
+        report: &mut StudentReport,
+        outstanding: &mut VecDeque<(Question, Instant)>,
+        why: &str,
+    ) {
+        let lost = outstanding.len() as u64;
+        report.lost += lost;
+        self.progress.errors.fetch_add(lost, Ordering::Relaxed);
+        outstanding.clear();
+        warn!(
+            "Conexión con Docencio perdida ({why}); {lost} pregunta(s) sin respuesta; reconectando"
+        );
+    }
+}

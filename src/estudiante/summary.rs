@@ -1,0 +1,169 @@
+//! What one run of the class measured, printed at the end.
+
+use std::fmt;
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+
+/// Latencies are recorded in microseconds, from 1 µs to 5 min, 3 significant digits.
+fn latency_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 300_000_000, 3).expect("static histogram bounds are valid")
+}
+
+/// One student's counts.
+#[derive(Debug, Clone)]
+pub struct StudentReport {
+    pub sent: u64,
+    /// Answers received (real, error or wrong).
+    pub answers: u64,
+    /// Answers that were `Error: ...`.
+    pub errors: u64,
+    /// Answers that were neither an error nor right for the question.
+    pub wrong: u64,
+    /// Questions whose connection was lost before an answer came.
+    pub lost: u64,
+    /// Questions still waiting when the run was stopped.
+    pub unanswered: u64,
+    /// Connections opened (more than one means Docencio went away).
+    pub connections: u64,
+    latency: Histogram<u64>,
+}
+
+impl StudentReport {
+    pub fn new() -> Self {
+        StudentReport {
+            sent: 0,
+            answers: 0,
+            errors: 0,
+            wrong: 0,
+            lost: 0,
+            unanswered: 0,
+            connections: 0,
+            latency: latency_histogram(),
+        }
+    }
+
+    /// Records one answer that took `latency`.
+    pub fn record(&mut self, latency: Duration) {
+        self.answers += 1;
+        self.latency.saturating_record(latency.as_micros() as u64);
+    }
+}
+
+impl Default for StudentReport {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The whole class's counts.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    pub students: usize,
+    pub total: StudentReport,
+    pub elapsed: Duration,
+}
+
+impl Summary {
+    pub fn new(students: usize) -> Self {
+        Summary {
+            students,
+            total: StudentReport::new(),
+            elapsed: Duration::ZERO,
+        }
+    }
+
+    pub fn add(&mut self, report: StudentReport) {
+        let total = &mut self.total;
+        total.sent += report.sent;
+        total.answers += report.answers;
+        total.errors += report.errors;
+        total.wrong += report.wrong;
+        total.lost += report.lost;
+        total.unanswered += report.unanswered;
+        total.connections += report.connections;
+        // Same bounds on both sides, so adding cannot fail.
+        let _ = total.latency.add(&report.latency);
+    }
+
+    pub fn finish(&mut self, elapsed: Duration) {
+        self.elapsed = elapsed;
+    }
+
+    /// Answers per second over the whole run.
+    pub fn answers_per_second(&self) -> f64 {
+        let secs = self.elapsed.as_secs_f64();
+        if secs > 0.0 {
+            self.total.answers as f64 / secs
+        } else {
+            0.0
+        }
+    }
+
+    /// The latency at `quantile` (0.0–1.0), or zero with no answers.
+    pub fn latency(&self, quantile: f64) -> Duration {
+        Duration::from_micros(self.total.latency.value_at_quantile(quantile))
+    }
+
+    pub fn max_latency(&self) -> Duration {
+        Duration::from_micros(self.total.latency.max())
+    }
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let t = &self.total;
+        writeln!(f, "Resumen de la clase ({} estudiante(s))", self.students)?;
+        writeln!(f, "  preguntas enviadas: {}", t.sent)?;
+        writeln!(
+            f,
+            "  respuestas:         {} (errores: {}, incorrectas: {}, perdidas: {}, sin responder al detener: {})",
+            t.answers, t.errors, t.wrong, t.lost, t.unanswered
+        )?;
+        writeln!(
+            f,
+            "  duración:           {:.2} s, {:.1} respuestas/s",
+            self.elapsed.as_secs_f64(),
+            self.answers_per_second()
+        )?;
+        write!(
+            f,
+            "  latencia:           p50 {}, p90 {}, p99 {}, máx {}",
+            ms(self.latency(0.50)),
+            ms(self.latency(0.90)),
+            ms(self.latency(0.99)),
+            ms(self.max_latency())
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merges_students_and_computes_percentiles() {
+        let mut summary = Summary::new(2);
+        for offset in [0u64, 50] {
+            let mut report = StudentReport::new();
+            for ms in 1..=50u64 {
+                report.sent += 1;
+                report.record(Duration::from_millis(ms + offset));
+            }
+            summary.add(report);
+        }
+        summary.finish(Duration::from_secs(2));
+        assert_eq!(summary.total.answers, 100);
+        assert_eq!(summary.answers_per_second(), 50.0);
+        let p50 = summary.latency(0.5).as_millis();
+        assert!((49..=51).contains(&p50), "{p50}");
+        assert!(summary.max_latency() >= Duration::from_millis(100));
+        let text = summary.to_string();
+        assert!(text.contains("preguntas enviadas: 100"), "{text}");
+        assert!(text.contains("50.0 respuestas/s"), "{text}");
+    }
+}

@@ -1,0 +1,149 @@
+//! How Tareo and Docencio call Profesor: one pooled keep-alive HTTP client
+//! per process, with a timeout on every request.
+
+use std::time::Duration;
+
+use super::routes::Texto;
+
+/// Why a call to Profesor did not give an answer.
+#[derive(Debug, thiserror::Error)]
+pub enum ProfesorError {
+    #[error("URL de Profesor inválida '{0}'")]
+    BadUrl(String),
+    #[error("sin respuesta en {0:?}")]
+    Timeout(Duration),
+    #[error("no se pudo conectar a {0}")]
+    Unreachable(String),
+    #[error("respondió HTTP {0}")]
+    Status(u16),
+    #[error("respuesta inesperada: {0}")]
+    BadBody(String),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Profesor's answer to `POST /preguntas`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conteo {
+    /// "Llevamos: N preguntas respondidas".
+    pub texto: String,
+    /// The numeric count; `None` from a Profesor written from the notebook,
+    /// which also means it ignores `{"cantidad": k}`.
+    pub total: Option<u64>,
+}
+
+/// A client of Profesor's API.
+#[derive(Debug, Clone)]
+pub struct ProfesorClient {
+    http: reqwest::Client,
+    base: String,
+    timeout: Duration,
+}
+
+impl ProfesorClient {
+    /// A client for the API at `base_url` (e.g. `http://127.0.0.1:4444`);
+    /// every request gives up after `timeout`.
+    pub fn new(base_url: &str, timeout: Duration) -> Result<Self, ProfesorError> {
+        let base = base_url.trim_end_matches('/').to_owned();
+        let parsed = reqwest::Url::parse(&base).map_err(|_| ProfesorError::BadUrl(base.clone()))?;
+        if !matches!(parsed.scheme(), "http" | "https") || parsed.host().is_none() {
+            return Err(ProfesorError::BadUrl(base));
+        }
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            .tcp_nodelay(true)
+            // Loopback traffic must never go through a proxy from the environment.
+            .no_proxy()
+            .pool_idle_timeout(Duration::from_secs(30))
+            .build()
+            .map_err(|err| ProfesorError::Other(err.to_string()))?;
+        Ok(ProfesorClient {
+            http,
+            base,
+            timeout,
+        })
+    }
+
+    /// The base URL, for log lines and errors.
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    /// `GET /respuesta`: Profesor's answer to a hard question (its `texto`).
+    pub async fn respuesta(&self) -> Result<String, ProfesorError> {
+        let url = format!("{}/respuesta", self.base);
+        let texto: Texto = self.send(self.http.get(&url)).await?;
+        Ok(texto.texto)
+    }
+
+    /// `POST /preguntas`: tells Profesor that `cantidad` more questions were
+    /// answered. One is sent with no body, exactly as the notebook does, so
+    /// any Profesor understands it.
+    pub async fn contar(&self, cantidad: u64) -> Result<Conteo, ProfesorError> {
+        let url = format!("{}/preguntas", self.base);
+        let mut request = self.http.post(&url);
+        if cantidad != 1 {
+            request = request.json(&serde_json::json!({ "cantidad": cantidad }));
+        }
+        let texto: Texto = self.send(request).await?;
+        Ok(Conteo {
+            texto: texto.texto,
+            total: texto.total,
+        })
+    }
+
+    async fn send(&self, request: reqwest::RequestBuilder) -> Result<Texto, ProfesorError> {
+        let response = request.send().await.map_err(|err| self.classify(err))?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(ProfesorError::Status(status.as_u16()));
+        }
+        response.json::<Texto>().await.map_err(|err| {
+            if err.is_timeout() {
+                ProfesorError::Timeout(self.timeout)
+            } else {
+                ProfesorError::BadBody(err.to_string())
+            }
+        })
+    }
+
+    fn classify(&self, err: reqwest::Error) -> ProfesorError {
+        if err.is_timeout() {
+            ProfesorError::Timeout(self.timeout)
+        } else if err.is_connect() {
+            ProfesorError::Unreachable(self.base.clone())
+        } else {
+            ProfesorError::Other(error_chain(&err))
+        }
+    }
+}
+
+/// reqwest's top-level message hides the cause; join the chain for a person.
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_a_url_without_scheme_or_host() {
+        for bad in ["127.0.0.1:4444", "localhost", "ftp://x", ""] {
+            assert!(
+                ProfesorClient::new(bad, Duration::from_secs(1)).is_err(),
+                "{bad}"
+            );
+        }
+        let ok = ProfesorClient::new("http://127.0.0.1:4444/", Duration::from_secs(1)).unwrap();
+        assert_eq!(ok.base_url(), "http://127.0.0.1:4444");
+    }
+}

@@ -1,0 +1,259 @@
+//! Profesor's routes, with the notebook's keys and texts kept exactly
+//! (including the accented key `método`), plus the contract's extensions:
+//! a numeric `total`, an optional `{"cantidad": k}` body, and `/salud`.
+//!
+//! Every error is JSON: unknown paths (404), known paths with another method
+//! (405, with `Allow`), bad bodies (400) and anything actix itself refuses
+//! (413 for a huge body, for example) go through [`json_errors`].
+
+use actix_web::body::{BoxBody, EitherBody};
+use actix_web::dev::ServiceResponse;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers};
+use actix_web::{web, HttpResponse, ResponseError};
+use rand::seq::IndexedRandom;
+use serde::{Deserialize, Serialize};
+use tracing::info;
+
+use super::Contador;
+use crate::telemetry;
+use crate::wire::texts::{conteo_text, ANSWERS, SALUDO};
+
+/// Largest `POST /preguntas` body read; `{"cantidad": k}` needs far less.
+pub const MAX_BODY_BYTES: usize = 4 * 1024;
+
+/// Largest `cantidad` accepted in one `POST /preguntas`.
+pub const MAX_CANTIDAD: u64 = 1_000_000;
+
+/// Registers every route of the API.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
+        .service(
+            web::resource("/")
+                .route(web::get().to(saludo))
+                .default_service(web::to(|| method_not_allowed("GET"))),
+        )
+        .service(
+            web::resource("/respuesta")
+                .route(web::get().to(respuesta))
+                .default_service(web::to(|| method_not_allowed("GET"))),
+        )
+        .service(
+            web::resource("/preguntas")
+                .route(web::get().to(ver_preguntas))
+                .route(web::post().to(sumar_preguntas))
+                .default_service(web::to(|| method_not_allowed("GET, POST"))),
+        )
+        .service(
+            web::resource("/salud")
+                .route(web::get().to(salud))
+                .default_service(web::to(|| method_not_allowed("GET"))),
+        )
+        .default_service(web::to(not_found));
+}
+
+#[derive(Serialize)]
+struct Saludo {
+    saludo: &'static str,
+}
+
+/// The notebook's body for `/respuesta` and `/preguntas`, plus `total`.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct Texto {
+    pub texto: String,
+    #[serde(rename = "método")]
+    pub metodo: String,
+    /// Only on `/preguntas`: the count as a number.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub total: Option<u64>,
+}
+
+/// The optional body of `POST /preguntas`.
+#[derive(Deserialize)]
+struct Cantidad {
+    cantidad: Option<u64>,
+}
+
+/// What a client did wrong, mapped to a JSON 4xx in one place.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("cuerpo JSON inválido: {0}; se espera {{\"cantidad\": k}} o ningún cuerpo")]
+    BadJson(String),
+    #[error("cantidad fuera de rango: {0} (debe estar entre 1 y {MAX_CANTIDAD})")]
+    BadCantidad(u64),
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::BAD_REQUEST
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        HttpResponse::build(self.status_code()).json(ErrorBody {
+            error: self.to_string(),
+        })
+    }
+}
+
+#[derive(Serialize)]
+struct ErrorBody {
+    error: String,
+}
+
+async fn saludo() -> HttpResponse {
+    HttpResponse::Ok().json(Saludo { saludo: SALUDO })
+}
+
+async fn respuesta() -> HttpResponse {
+    let texto = ANSWERS
+        .choose(&mut rand::rng())
+        .copied()
+        .unwrap_or(ANSWERS[0]);
+    if telemetry::budget().allow() {
+        info!("Respuesta a una pregunta difícil: {texto}");
+    }
+    HttpResponse::Ok().json(Texto {
+        texto: texto.to_owned(),
+        metodo: "GET".to_owned(),
+        total: None,
+    })
+}
+
+async fn ver_preguntas(contador: web::Data<Contador>) -> HttpResponse {
+    HttpResponse::Ok().json(conteo(contador.total(), "GET"))
+}
+
+async fn sumar_preguntas(
+    body: web::Bytes,
+    contador: web::Data<Contador>,
+) -> Result<HttpResponse, ApiError> {
+    let cantidad = parse_cantidad(&body)?;
+    let total = contador.sumar(cantidad);
+    if telemetry::budget().allow() {
+        info!(
+            "Contador de preguntas actualizado (+{cantidad}): {}",
+            conteo_text(total)
+        );
+    }
+    Ok(HttpResponse::Ok().json(conteo(total, "POST")))
+}
+
+async fn salud(contador: web::Data<Contador>) -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({"estado": "ok", "total": contador.total()}))
+}
+
+fn conteo(total: u64, metodo: &str) -> Texto {
+    Texto {
+        texto: conteo_text(total),
+        metodo: metodo.to_owned(),
+        total: Some(total),
+    }
+}
+
+/// No body (the notebook's `requests.post`) counts one; `{"cantidad": k}`
+/// counts k.
+fn parse_cantidad(body: &[u8]) -> Result<u64, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(1);
+    }
+    let parsed: Cantidad =
+        serde_json::from_slice(body).map_err(|err| ApiError::BadJson(err.to_string()))?;
+    match parsed.cantidad.unwrap_or(1) {
+        k @ 1..=MAX_CANTIDAD => Ok(k),
+        k => Err(ApiError::BadCantidad(k)),
+    }
+}
+
+async fn not_found(req: actix_web::HttpRequest) -> HttpResponse {
+    HttpResponse::NotFound().json(ErrorBody {
+        error: format!(
+            "no existe la ruta {} (rutas: /, /respuesta, /preguntas, /salud)",
+            req.path()
+        ),
+    })
+}
+
+async fn method_not_allowed(allow: &'static str) -> HttpResponse {
+    HttpResponse::MethodNotAllowed()
+        .insert_header((header::ALLOW, allow))
+        .json(ErrorBody {
+            error: format!("método no permitido aquí; se permite: {allow}"),
+        })
+}
+
+/// Rewrites any 4xx/5xx that is not already JSON (actix's own refusals, such
+/// as 413 for a body over [`MAX_BODY_BYTES`]) into `{"error": ...}`, keeping
+/// status and headers.
+pub fn json_errors<B: 'static>() -> ErrorHandlers<B> {
+    ErrorHandlers::new()
+        .default_handler_client(to_json_error)
+        .default_handler_server(to_json_error)
+}
+
+fn to_json_error<B: 'static>(
+    res: ServiceResponse<B>,
+) -> actix_web::Result<ErrorHandlerResponse<B>> {
+    let is_json = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if is_json {
+        return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
+    }
+    let status = res.status();
+    let detail = res
+        .response()
+        .error()
+        .map(|err| err.to_string())
+        .unwrap_or_else(|| status.canonical_reason().unwrap_or("error").to_owned());
+    let body = serde_json::to_string(&ErrorBody { error: detail })
+        .unwrap_or_else(|_| String::from("{\"error\":\"error\"}"));
+    let (req, mut res) = res.into_parts();
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    let res: actix_web::HttpResponse<EitherBody<B, BoxBody>> =
+        res.set_body(BoxBody::new(body)).map_into_right_body();
+    Ok(ErrorHandlerResponse::Response(ServiceResponse::new(
+        req, res,
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_body_counts_one_and_cantidad_counts_k() {
+        assert_eq!(parse_cantidad(b"").unwrap(), 1);
+        assert_eq!(parse_cantidad(b"  \n").unwrap(), 1);
+        assert_eq!(parse_cantidad(b"{}").unwrap(), 1);
+        assert_eq!(parse_cantidad(br#"{"cantidad": 7}"#).unwrap(), 7);
+    }
+
+    #[test]
+    fn refuses_bad_cantidad_and_bad_json() {
+        assert!(matches!(
+            parse_cantidad(br#"{"cantidad": 0}"#),
+            Err(ApiError::BadCantidad(0))
+        ));
+        assert!(parse_cantidad(br#"{"cantidad": 1000001}"#).is_err());
+        assert!(parse_cantidad(br#"{"cantidad": -1}"#).is_err());
+        assert!(matches!(
+            parse_cantidad(b"{nope"),
+            Err(ApiError::BadJson(_))
+        ));
+    }
+
+    #[test]
+    fn texto_uses_the_accented_key() {
+        let json = serde_json::to_value(conteo(3, "POST")).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"texto": "Llevamos: 3 preguntas respondidas", "método": "POST", "total": 3})
+        );
+    }
+}

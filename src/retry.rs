@@ -1,0 +1,41 @@
+//! Capped exponential backoff for every "peer not up yet" loop: Docencio
+//! reaching Tareo, Docencio telling Profesor, the student reaching Docencio,
+//! and a server whose `accept` fails (for example out of file descriptors).
+
+use std::time::Duration;
+
+use backon::{BackoffBuilder, ExponentialBuilder};
+
+/// The contract's cap: never more than 2 s between two tries.
+pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(2);
+
+/// First delay: short enough that a peer started a moment later is found
+/// almost at once.
+const FIRST_RETRY_DELAY: Duration = Duration::from_millis(50);
+
+/// An endless sequence of delays: 50 ms doubling up to 2 s, with jitter so
+/// that many students cut off at once do not all come back in lockstep.
+pub fn backoff() -> impl Iterator<Item = Duration> + Send {
+    ExponentialBuilder::default()
+        .with_min_delay(FIRST_RETRY_DELAY)
+        .with_max_delay(MAX_RETRY_DELAY)
+        .with_jitter()
+        .without_max_times()
+        .build()
+        // Jitter is added on top of the computed delay; the cap is a promise.
+        .map(|delay| delay.min(MAX_RETRY_DELAY))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grows_never_passes_the_cap_and_never_ends() {
+        let delays: Vec<Duration> = backoff().take(200).collect();
+        assert_eq!(delays.len(), 200);
+        assert!(delays[0] < Duration::from_millis(200));
+        assert!(delays.iter().all(|d| *d <= MAX_RETRY_DELAY));
+        assert!(delays[199] >= Duration::from_secs(1));
+    }
+}

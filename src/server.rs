@@ -1,0 +1,236 @@
+//! The TCP side shared by Tareo and Docencio: an accept loop that never dies
+//! on a transient error, and a per-connection loop that reads questions,
+//! answers them in the order they were asked, and enforces the contract's
+//! limits. A role only supplies a [`Responder`]: how to answer one frame.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::stream::FuturesOrdered;
+use futures::{FutureExt, SinkExt, StreamExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+use tokio::time::{sleep, timeout, Instant};
+use tokio_util::codec::{FramedRead, FramedWrite};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{debug, info, warn};
+
+use crate::retry;
+use crate::wire::codec::{frame_codec, is_frame_too_large};
+use crate::wire::texts::LISTENING;
+use crate::wire::{Answer, Refusal};
+
+/// An answer being worked out; boxed because each role mixes ready answers
+/// with ones that wait on a peer.
+pub type PendingAnswer = Pin<Box<dyn Future<Output = Answer> + Send>>;
+
+/// How a role answers. One value is shared by all connections of a server.
+pub trait Responder: Send + Sync + 'static {
+    /// The answer to one frame body (not yet parsed: parsing, and refusing,
+    /// is the role's).
+    fn answer(&self, body: Bytes) -> PendingAnswer;
+
+    /// Called once answers have been written to the client, with how many of
+    /// them were [`Answer::Relayed`], so that whatever must follow an answer
+    /// (telling Profesor) never delays it.
+    fn delivered(&self, _relayed: u64) {}
+}
+
+/// Limits of one TCP server.
+#[derive(Debug, Clone)]
+pub struct ServerLimits {
+    /// Largest frame body accepted.
+    pub max_frame: usize,
+    /// Idle (or stuck mid-frame, or not reading its answers) for this long,
+    /// and the connection is closed.
+    pub idle_timeout: Duration,
+    /// Connections served at once; past it, new clients wait in the backlog.
+    pub max_connections: usize,
+    /// Questions of one connection answered at once. Bounds what one client
+    /// can make the server hold, however fast it writes.
+    pub max_in_flight: usize,
+    /// On shutdown, how long connections get to answer what they were asked.
+    pub drain_timeout: Duration,
+}
+
+impl ServerLimits {
+    /// Enough for a 10,000-student class through one Docencio, with room.
+    pub const DEFAULT_MAX_CONNECTIONS: usize = 16_384;
+    pub const DEFAULT_MAX_IN_FLIGHT: usize = 256;
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        ServerLimits {
+            max_frame: crate::wire::codec::DEFAULT_MAX_FRAME,
+            idle_timeout: Duration::from_secs(60),
+            max_connections: Self::DEFAULT_MAX_CONNECTIONS,
+            max_in_flight: Self::DEFAULT_MAX_IN_FLIGHT,
+            drain_timeout: Duration::from_secs(6),
+        }
+    }
+}
+
+/// Accepts clients on `listener` until `shutdown` is cancelled, serving each
+/// on its own task; then waits (at most `drain_timeout`) for them to finish.
+pub async fn serve<R: Responder>(
+    listener: TcpListener,
+    responder: Arc<R>,
+    limits: ServerLimits,
+    shutdown: CancellationToken,
+) -> io::Result<()> {
+    let local = listener.local_addr()?;
+    info!("{LISTENING} {local}");
+    let limits = Arc::new(limits);
+    let connections = TaskTracker::new();
+    let permits = Arc::new(Semaphore::new(limits.max_connections));
+    let mut accept_backoff = retry::backoff();
+    loop {
+        let permit = tokio::select! {
+            biased;
+            () = shutdown.cancelled() => break,
+            permit = permits.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_closed) => break,
+            },
+        };
+        let accepted = tokio::select! {
+            biased;
+            () = shutdown.cancelled() => break,
+            accepted = listener.accept() => accepted,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                accept_backoff = retry::backoff();
+                let responder = responder.clone();
+                let limits = limits.clone();
+                let shutdown = shutdown.clone();
+                connections.spawn(async move {
+                    serve_connection(stream, peer, responder, &limits, shutdown).await;
+                    drop(permit);
+                });
+            }
+            Err(err) => {
+                // Typically EMFILE: the process is out of descriptors. Dying
+                // here would drop every connected client; wait and retry.
+                let delay = accept_backoff.next().unwrap_or(retry::MAX_RETRY_DELAY);
+                warn!("no se pudo aceptar una conexión ({err}); reintento en {delay:?}");
+                sleep(delay).await;
+            }
+        }
+    }
+    drop(listener);
+    connections.close();
+    if timeout(limits.drain_timeout, connections.wait())
+        .await
+        .is_err()
+    {
+        warn!(
+            "{} conexiones no terminaron en {:?}; se cierran",
+            connections.len(),
+            limits.drain_timeout
+        );
+    }
+    info!("Servidor detenido ({local})");
+    Ok(())
+}
+
+/// Serves one client: questions in, answers out in the same order.
+///
+/// Reading and answering run in one `select!` loop, so a client may send
+/// many questions before reading (up to `max_in_flight` are worked on at
+/// once; past that its socket is simply not read) and answers that are ready
+/// together go out in one write.
+async fn serve_connection<R: Responder>(
+    stream: TcpStream,
+    peer: SocketAddr,
+    responder: Arc<R>,
+    limits: &ServerLimits,
+    shutdown: CancellationToken,
+) {
+    if let Err(err) = stream.set_nodelay(true) {
+        debug!("{peer}: TCP_NODELAY no disponible: {err}");
+    }
+    debug!("Servidor conectado a un nuevo cliente: {peer}");
+    let (read_half, write_half) = stream.into_split();
+    let mut questions = FramedRead::new(read_half, frame_codec(limits.max_frame));
+    // Answers are ours, short, and never refused by our own encoder.
+    let mut answers = FramedWrite::new(write_half, frame_codec(u32::MAX as usize));
+    let mut in_flight: FuturesOrdered<PendingAnswer> = FuturesOrdered::new();
+    let mut reading = true;
+    let idle = sleep(limits.idle_timeout);
+    tokio::pin!(idle);
+
+    loop {
+        if !reading && in_flight.is_empty() {
+            break;
+        }
+        tokio::select! {
+            biased;
+            Some(first) = in_flight.next(), if !in_flight.is_empty() => {
+                let mut ready = vec![first];
+                while let Some(Some(answer)) = in_flight.next().now_or_never() {
+                    ready.push(answer);
+                }
+                let relayed = ready.iter().filter(|a| matches!(a, Answer::Relayed(_))).count() as u64;
+                let write = async {
+                    for answer in ready {
+                        answers.feed(Bytes::from(answer.into_text())).await?;
+                    }
+                    SinkExt::<Bytes>::flush(&mut answers).await
+                };
+                match timeout(limits.idle_timeout, write).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(err)) => {
+                        debug!("{peer}: no se pudo enviar la respuesta ({err}); conexión cerrada");
+                        return;
+                    }
+                    Err(_) => {
+                        info!("{peer}: no lee sus respuestas hace {:?}; se cierra la conexión", limits.idle_timeout);
+                        return;
+                    }
+                }
+                if relayed > 0 {
+                    responder.delivered(relayed);
+                }
+                idle.as_mut().reset(Instant::now() + limits.idle_timeout);
+            }
+            frame = questions.next(), if reading && in_flight.len() < limits.max_in_flight => {
+                match frame {
+                    Some(Ok(body)) => {
+                        in_flight.push_back(responder.answer(body.freeze()));
+                        idle.as_mut().reset(Instant::now() + limits.idle_timeout);
+                    }
+                    Some(Err(err)) if is_frame_too_large(&err) => {
+                        warn!("{peer}: mensaje de más de {} bytes; se responde con error y se cierra", limits.max_frame);
+                        let refusal = Refusal::FrameTooLarge { limit: limits.max_frame };
+                        in_flight.push_back(Box::pin(std::future::ready(Answer::from(refusal))));
+                        reading = false;
+                    }
+                    Some(Err(err)) => {
+                        info!("{peer}: conexión cortada a mitad de un mensaje ({err}); se cierra");
+                        return;
+                    }
+                    None => {
+                        debug!("Conexión con el cliente cerrada: {peer}");
+                        reading = false;
+                    }
+                }
+            }
+            () = &mut idle, if reading && in_flight.is_empty() => {
+                info!("{peer}: sin actividad por {:?}; se cierra la conexión", limits.idle_timeout);
+                return;
+            }
+            () = shutdown.cancelled(), if reading => {
+                // Stop reading; what was asked is still answered above.
+                reading = false;
+            }
+        }
+    }
+}

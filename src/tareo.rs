@@ -1,0 +1,105 @@
+//! Tareo: a multi-client TCP server. Answers `Tarea` from its list, asks
+//! Profesor (`GET /respuesta`) about `Pregunta Dificil`, and answers every
+//! other input with an `Error: ...` (the notebook's Tareo leaves the client
+//! hanging on `Contenido`).
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use rand::seq::IndexedRandom;
+use tokio::net::TcpListener;
+use tracing::info;
+
+use crate::profesor::ProfesorClient;
+use crate::server::{serve, PendingAnswer, Responder, ServerLimits};
+use crate::telemetry;
+use crate::wire::texts::ANSWERS;
+use crate::wire::{preview, Answer, Peer, Question, Refusal};
+
+/// Tareo's configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Profesor's base URL.
+    pub profesor_url: String,
+    /// How long to wait for Profesor; shorter than Docencio's wait on Tareo,
+    /// so the error a student sees names Profesor, the peer actually down.
+    pub profesor_timeout: Duration,
+    pub limits: ServerLimits,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            profesor_url: crate::config::DEFAULT_PROFESOR_URL.to_owned(),
+            profesor_timeout: Duration::from_secs(4),
+            limits: ServerLimits::default(),
+        }
+    }
+}
+
+/// Serves Docencio(s) on `listener` until `shutdown` resolves.
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let profesor = ProfesorClient::new(&config.profesor_url, config.profesor_timeout)?;
+    info!("Tareo consulta a Profesor en {}", profesor.base_url());
+    let shutdown = crate::shutdown::token_from(shutdown);
+    serve(
+        listener,
+        Arc::new(Tareo {
+            profesor: Arc::new(profesor),
+        }),
+        config.limits,
+        shutdown,
+    )
+    .await?;
+    Ok(())
+}
+
+struct Tareo {
+    profesor: Arc<ProfesorClient>,
+}
+
+impl Responder for Tareo {
+    fn answer(&self, body: Bytes) -> PendingAnswer {
+        let question = Question::parse(&body);
+        if telemetry::budget().allow() {
+            info!("Recibimos una pregunta: {}", preview(&body));
+        }
+        match question {
+            Ok(Question::Tarea) => {
+                let texto = ANSWERS
+                    .choose(&mut rand::rng())
+                    .copied()
+                    .unwrap_or(ANSWERS[0]);
+                Box::pin(std::future::ready(Answer::Local(texto.to_owned())))
+            }
+            Ok(Question::PreguntaDificil) => {
+                let profesor = self.profesor.clone();
+                Box::pin(async move {
+                    match profesor.respuesta().await {
+                        Ok(texto) => {
+                            if telemetry::budget().allow() {
+                                info!("CONSULTA AL PROFESOR: {texto}");
+                            }
+                            Answer::Local(texto)
+                        }
+                        Err(err) => {
+                            tracing::warn!("Profesor no respondió: {err}");
+                            Answer::Refused(Refusal::Unavailable {
+                                peer: Peer::Profesor,
+                                detail: format!("{}: {err}", profesor.base_url()),
+                            })
+                        }
+                    }
+                })
+            }
+            Ok(Question::Contenido) => Box::pin(std::future::ready(Refusal::NotForTareo.into())),
+            Err(refusal) => Box::pin(std::future::ready(refusal.into())),
+        }
+    }
+}

@@ -24,6 +24,17 @@ pub fn init() {
         .try_init();
 }
 
+/// The same subscriber for tests, writing where the test harness captures
+/// it (shown only for failing tests).
+pub fn init_for_tests() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_test_writer()
+        .with_target(false)
+        .try_init();
+}
+
 /// Per-question lines allowed per second at `info` before they are summarised.
 pub const LINES_PER_SECOND: u64 = 25;
 

@@ -29,6 +29,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
 use crate::retry;
+use crate::wire::codec::DEFAULT_MAX_FRAME;
 use crate::wire::{frame_codec, Peer, Question, Refusal};
 
 /// Questions on the wire at once on one connection. Kept below Tareo's
@@ -210,8 +211,11 @@ impl Lane {
     async fn session(&mut self, stream: TcpStream) -> SessionEnd {
         let _ = stream.set_nodelay(true);
         let (read_half, write_half) = stream.into_split();
-        let mut answers = FramedRead::new(read_half, frame_codec(self.max_frame));
-        let mut questions = FramedWrite::new(write_half, frame_codec(self.max_frame));
+        // The students' limit bounds questions; Tareo's answers (errors echo
+        // part of the question) get at least the contract's default.
+        let answer_limit = self.max_frame.max(DEFAULT_MAX_FRAME);
+        let mut answers = FramedRead::new(read_half, frame_codec(answer_limit));
+        let mut questions = FramedWrite::new(write_half, frame_codec(answer_limit));
         let mut waiting: VecDeque<Request> = VecDeque::with_capacity(MAX_PIPELINE);
 
         let end = loop {

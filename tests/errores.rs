@@ -1,0 +1,282 @@
+//! Every row of the contract's error table, on both TCP servers (Docencio
+//! and Tareo), as a client sees it: the exact `Error: ...` answer, and
+//! whether the connection stays usable.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use aula::server::ServerLimits;
+use aula::{docencio, tareo};
+use common::*;
+use tokio::io::AsyncWriteExt;
+use tokio::time::Instant;
+
+#[derive(Clone, Copy, Debug)]
+enum Server {
+    Docencio,
+    Tareo,
+}
+
+const BOTH: [Server; 2] = [Server::Docencio, Server::Tareo];
+
+/// A whole class with the given limits, and the address of the server under test.
+async fn server_under_test(server: Server, limits: ServerLimits) -> (SocketAddr, Class) {
+    let class = start_class_with(limits).await;
+    let addr = match server {
+        Server::Docencio => class.docencio_addr,
+        Server::Tareo => class.tareo_addr,
+    };
+    (addr, class)
+}
+
+/// Checks the connection is still usable after an error answer.
+async fn still_answers(client: &mut Client, server: Server) {
+    let answer = client.ask("Tarea").await;
+    match server {
+        Server::Docencio => assert!(is_relayed_answer(&answer), "{answer:?}"),
+        Server::Tareo => assert!(aula::wire::texts::ANSWERS.contains(&answer.as_str()), "{answer:?}"),
+    }
+}
+
+fn frame(body: &[u8]) -> Vec<u8> {
+    let mut out = (body.len() as u32).to_be_bytes().to_vec();
+    out.extend_from_slice(body);
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_question_gets_an_error_naming_the_valid_ones_and_stays_open() {
+    for server in BOTH {
+        let (addr, _class) = server_under_test(server, ServerLimits::default()).await;
+        let mut client = Client::connect(addr).await;
+        assert_eq!(
+            client.ask("Hola").await,
+            "Error: pregunta desconocida: 'Hola' (válidas: Contenido, Tarea, Pregunta Dificil)",
+            "{server:?}"
+        );
+        still_answers(&mut client, server).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn empty_frame_gets_an_error_and_stays_open() {
+    for server in BOTH {
+        let (addr, _class) = server_under_test(server, ServerLimits::default()).await;
+        let mut client = Client::connect(addr).await;
+        client.write_raw(&[0, 0, 0, 0]).await;
+        let answer = client.read().await;
+        assert!(answer.starts_with("Error: mensaje vacío"), "{server:?}: {answer}");
+        still_answers(&mut client, server).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_utf8_gets_an_error_and_stays_open() {
+    for server in BOTH {
+        let (addr, _class) = server_under_test(server, ServerLimits::default()).await;
+        let mut client = Client::connect(addr).await;
+        client.write_raw(&frame(b"Tar\xff\xfeea")).await;
+        let answer = client.read().await;
+        assert!(answer.starts_with("Error: "), "{server:?}: {answer}");
+        assert!(answer.contains("UTF-8"), "{server:?}: {answer}");
+        still_answers(&mut client, server).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn contenido_sent_straight_to_tareo_gets_an_error_not_silence() {
+    let (addr, _class) = server_under_test(Server::Tareo, ServerLimits::default()).await;
+    let mut client = Client::connect(addr).await;
+    let answer = client.ask("Contenido").await;
+    assert!(answer.starts_with("Error: Tareo no responde"), "{answer}");
+    assert!(answer.contains("Docencio"), "{answer}");
+    still_answers(&mut client, Server::Tareo).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn declared_length_over_the_limit_gets_an_error_then_the_connection_closes() {
+    for server in BOTH {
+        let (addr, _class) = server_under_test(server, ServerLimits::default()).await;
+        // 4 GiB - 1 declared, no body: answered at once, nothing allocated.
+        let mut client = Client::connect(addr).await;
+        client.write_raw(&[0xff, 0xff, 0xff, 0xff]).await;
+        let answer = client.read().await;
+        assert_eq!(
+            answer,
+            "Error: mensaje demasiado largo (máximo 65536 bytes); se cierra la conexión",
+            "{server:?}"
+        );
+        assert!(client.closed_within(Duration::from_secs(5)).await, "{server:?}");
+        // The server itself is fine.
+        let mut other = Client::connect(addr).await;
+        still_answers(&mut other, server).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_frame_limit_is_configurable_and_exact() {
+    let limits = ServerLimits {
+        max_frame: 16,
+        ..ServerLimits::default()
+    };
+    for server in BOTH {
+        let (addr, _class) = server_under_test(server, limits.clone()).await;
+        let mut client = Client::connect(addr).await;
+        // 16 bytes is allowed (and unknown), 17 is over.
+        let at_limit = client.ask("0123456789abcdef").await;
+        assert!(at_limit.starts_with("Error: pregunta desconocida"), "{at_limit}");
+        // Long answers from Tareo still pass through a Docencio with a small limit.
+        still_answers(&mut client, server).await;
+        let over = client.ask("0123456789abcdefg").await;
+        assert!(over.contains("máximo 16 bytes"), "{server:?}: {over}");
+        assert!(client.closed_within(Duration::from_secs(5)).await);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn header_or_body_cut_short_by_eof_closes_without_an_answer() {
+    for server in BOTH {
+        let (addr, _class) = server_under_test(server, ServerLimits::default()).await;
+        for partial in [&[0u8, 0][..], &[0, 0, 0, 10, b'T', b'a'][..]] {
+            let mut client = Client::connect(addr).await;
+            client.write_raw(partial).await;
+            client.framed.get_mut().shutdown().await.unwrap();
+            assert!(
+                client.closed_within(Duration::from_secs(5)).await,
+                "{server:?} {partial:?}"
+            );
+        }
+        let mut other = Client::connect(addr).await;
+        still_answers(&mut other, server).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_or_stuck_mid_frame_is_closed_after_the_idle_timeout_without_delaying_others() {
+    let limits = ServerLimits {
+        idle_timeout: Duration::from_millis(400),
+        ..ServerLimits::default()
+    };
+    for server in BOTH {
+        let (addr, _class) = server_under_test(server, limits.clone()).await;
+        let mut silent = Client::connect(addr).await;
+        let mut stuck = Client::connect(addr).await;
+        stuck.write_raw(&[0, 0, 0, 5, b'T']).await;
+        let started = Instant::now();
+        // Meanwhile another client is served normally and promptly.
+        let mut active = Client::connect(addr).await;
+        for _ in 0..3 {
+            still_answers(&mut active, server).await;
+        }
+        assert!(started.elapsed() < Duration::from_millis(400));
+        assert!(silent.closed_within(Duration::from_secs(5)).await, "{server:?}");
+        assert!(stuck.closed_within(Duration::from_secs(5)).await, "{server:?}");
+        assert!(started.elapsed() >= Duration::from_millis(350), "closed too early");
+    }
+}
+
+/// An address nothing listens on.
+async fn dead_address() -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    listener.local_addr().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn docencio_names_tareo_when_tareo_is_down_and_stays_open() {
+    let profesor = start_profesor().await;
+    let tareo = dead_address().await;
+    let (addr, _docencio) = start_docencio(&tareo.to_string(), &profesor.url).await;
+    let mut student = Client::connect(addr).await;
+    for question in ["Tarea", "Pregunta Dificil"] {
+        let started = Instant::now();
+        let answer = student.ask(question).await;
+        assert!(answer.starts_with("Error: Tareo no está disponible"), "{answer}");
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+    // Contenido needs nobody downstream.
+    assert_eq!(
+        student.ask("Contenido").await,
+        aula::wire::texts::CONTENIDO_ANSWER
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn docencio_answers_within_its_timeout_when_tareo_never_answers() {
+    // A Tareo that accepts and reads but never answers (the notebook's Tareo
+    // does this with any question it does not know).
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let silent_addr = silent.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = silent.accept().await {
+            held.push(stream);
+        }
+    });
+    let profesor = start_profesor().await;
+    let (addr, _docencio) = start_docencio_with(docencio::Config {
+        tareo_addr: silent_addr.to_string(),
+        profesor_url: profesor.url.clone(),
+        answer_timeout: Duration::from_millis(700),
+        ..docencio::Config::default()
+    })
+    .await;
+    let mut student = Client::connect(addr).await;
+    let started = Instant::now();
+    let answer = student.ask("Tarea").await;
+    let waited = started.elapsed();
+    assert!(answer.starts_with("Error: Tareo no está disponible"), "{answer}");
+    assert!(answer.contains("sin respuesta"), "{answer}");
+    assert!(waited >= Duration::from_millis(600), "{waited:?}");
+    assert!(waited < Duration::from_secs(3), "{waited:?}");
+    // Still open, and still answering.
+    assert_eq!(
+        student.ask("Contenido").await,
+        aula::wire::texts::CONTENIDO_ANSWER
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tareo_names_profesor_when_profesor_is_down_and_docencio_passes_it_on() {
+    let profesor = dead_address().await;
+    let profesor_url = format!("http://{profesor}");
+    let (tareo_addr, _tareo) = start_tareo(&profesor_url).await;
+    let mut docencio_side = Client::connect(tareo_addr).await;
+    let answer = docencio_side.ask("Pregunta Dificil").await;
+    assert!(answer.starts_with("Error: Profesor no está disponible"), "{answer}");
+    still_answers(&mut docencio_side, Server::Tareo).await;
+
+    let (addr, _docencio) = start_docencio(&tareo_addr.to_string(), &profesor_url).await;
+    let mut student = Client::connect(addr).await;
+    let answer = student.ask("Pregunta Dificil").await;
+    assert!(answer.starts_with("Error: Profesor no está disponible"), "{answer}");
+    still_answers(&mut student, Server::Docencio).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tareo_answers_within_its_timeout_when_profesor_hangs() {
+    // An HTTP server that accepts and never answers.
+    let hung = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hung_addr = hung.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = hung.accept().await {
+            held.push(stream);
+        }
+    });
+    let (tareo_addr, _tareo) = start_tareo_with(
+        &format!("http://{hung_addr}"),
+        tareo::Config {
+            profesor_timeout: Duration::from_millis(500),
+            ..tareo::Config::default()
+        },
+    )
+    .await;
+    let mut client = Client::connect(tareo_addr).await;
+    let started = Instant::now();
+    let answer = client.ask("Pregunta Dificil").await;
+    assert!(answer.starts_with("Error: Profesor no está disponible"), "{answer}");
+    assert!(started.elapsed() < Duration::from_secs(3));
+    still_answers(&mut client, Server::Tareo).await;
+}

@@ -134,15 +134,18 @@ pub async fn start_docencio(tareo_addr: &str, profesor_url: &str) -> (SocketAddr
 }
 
 pub async fn start_docencio_with(config: docencio::Config) -> (SocketAddr, Running) {
-    init_logs();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let running = Running::spawn(move |stopped| async move {
+    (addr, start_docencio_on(listener, config))
+}
+
+pub fn start_docencio_on(listener: TcpListener, config: docencio::Config) -> Running {
+    init_logs();
+    Running::spawn(move |stopped| async move {
         docencio::run(listener, config, signal(stopped))
             .await
             .expect("docencio failed");
-    });
-    (addr, running)
+    })
 }
 
 /// A whole class: Profesor, Tareo and Docencio, each on a free port.

@@ -1,0 +1,156 @@
+//! Any start order, and peers that go away and come back: nothing crashes,
+//! questions get an `Error: ...` naming the missing peer, and the class
+//! converges by itself once the peer is up.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use aula::estudiante;
+use aula::wire::texts::CONTENIDO_ANSWER;
+use common::*;
+use tokio::net::TcpListener;
+
+/// A free port now, to start a role on later.
+async fn reserve_port() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    listener.local_addr().unwrap()
+}
+
+async fn bind_again(addr: SocketAddr) -> TcpListener {
+    eventually(Duration::from_secs(5), "the port to be free again", || async move {
+        TcpListener::bind(addr).await.ok()
+    })
+    .await
+}
+
+/// Asks `question` until a real answer comes back, checking every error on
+/// the way names `peer`.
+async fn until_answered(student: &mut Client, question: &str, peer: &str) -> String {
+    let mut errors = 0;
+    let answer = loop {
+        let answer = student.ask(question).await;
+        if !answer.starts_with("Error: ") {
+            break answer;
+        }
+        assert!(answer.contains(peer), "error does not name {peer}: {answer}");
+        errors += 1;
+        assert!(errors < 200, "no real answer after {errors} tries");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(is_relayed_answer(&answer), "{answer}");
+    answer
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn docencio_first_then_tareo_then_profesor_converges() {
+    let tareo_addr = reserve_port().await;
+    let profesor_addr = reserve_port().await;
+    let profesor_url = format!("http://{profesor_addr}");
+
+    let (docencio_addr, _docencio) = start_docencio(&tareo_addr.to_string(), &profesor_url).await;
+    let mut student = Client::connect(docencio_addr).await;
+    assert_eq!(student.ask("Contenido").await, CONTENIDO_ANSWER);
+    let answer = student.ask("Tarea").await;
+    assert!(answer.starts_with("Error: Tareo no está disponible"), "{answer}");
+
+    let _tareo = start_tareo_on(bind_again(tareo_addr).await, &profesor_url, Default::default());
+    until_answered(&mut student, "Tarea", "Tareo").await;
+    let answer = student.ask("Pregunta Dificil").await;
+    assert!(answer.starts_with("Error: Profesor no está disponible"), "{answer}");
+
+    let profesor_listener = bind_again(profesor_addr).await.into_std().unwrap();
+    let profesor = start_profesor_on(profesor_listener);
+    until_answered(&mut student, "Pregunta Dificil", "Profesor").await;
+    // The Tarea answered while Profesor was down is counted once it is up.
+    eventually(Duration::from_secs(10), "the pending count to arrive", || {
+        let url = profesor.url.clone();
+        async move { (profesor_total(&url).await >= 2).then_some(()) }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tareo_going_away_is_named_and_docencio_reconnects_when_it_is_back() {
+    let class = start_class().await;
+    let mut student = Client::connect(class.docencio_addr).await;
+    assert!(is_relayed_answer(&student.ask("Tarea").await));
+
+    class.tareo.stop().await;
+    let answer = student.ask("Tarea").await;
+    assert!(answer.starts_with("Error: Tareo no está disponible"), "{answer}");
+    // The student's connection is untouched.
+    assert_eq!(student.ask("Contenido").await, CONTENIDO_ANSWER);
+
+    let _tareo = start_tareo_on(
+        bind_again(class.tareo_addr).await,
+        &class.profesor.url,
+        Default::default(),
+    );
+    until_answered(&mut student, "Tarea", "Tareo").await;
+    until_answered(&mut student, "Pregunta Dificil", "Tareo").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notifications_wait_for_profesor_and_are_all_delivered() {
+    let profesor_addr = reserve_port().await;
+    let profesor_url = format!("http://{profesor_addr}");
+    let (tareo_addr, _tareo) = start_tareo(&profesor_url).await;
+    let (docencio_addr, _docencio) = start_docencio(&tareo_addr.to_string(), &profesor_url).await;
+    let mut student = Client::connect(docencio_addr).await;
+    let mut answered = 0;
+    while answered < 25 {
+        let answer = student.ask("Tarea").await;
+        if is_relayed_answer(&answer) {
+            answered += 1;
+        } else {
+            assert!(answer.contains("Tareo"), "{answer}");
+        }
+    }
+    let profesor = start_profesor_on(bind_again(profesor_addr).await.into_std().unwrap());
+    let url = profesor.url.clone();
+    eventually(Duration::from_secs(10), "25 answers counted", || {
+        let url = url.clone();
+        async move {
+            let total = profesor_total(&url).await;
+            assert!(total <= 25, "over-counted: {total}");
+            (total == 25).then_some(())
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn students_started_before_docencio_wait_and_then_ask() {
+    let docencio_addr = reserve_port().await;
+    let profesor = start_profesor().await;
+    let (tareo_addr, _tareo) = start_tareo(&profesor.url).await;
+    let config = estudiante::Config {
+        docencio_addr: docencio_addr.to_string(),
+        students: 3,
+        questions: Some(5),
+        pause: false,
+        seed: Some(3),
+        ..estudiante::Config::default()
+    };
+    let class = tokio::spawn(estudiante::run(config, std::future::pending()));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!class.is_finished(), "students gave up instead of waiting");
+    let listener = bind_again(docencio_addr).await;
+    let profesor_url = profesor.url.clone();
+    let _docencio = start_docencio_on(
+        listener,
+        aula::docencio::Config {
+            tareo_addr: tareo_addr.to_string(),
+            profesor_url,
+            ..Default::default()
+        },
+    );
+    let summary = tokio::time::timeout(Duration::from_secs(20), class)
+        .await
+        .expect("class did not finish")
+        .unwrap();
+    assert_eq!(summary.total.answers, 15, "{summary}");
+    assert_eq!(summary.total.errors + summary.total.wrong, 0, "{summary}");
+}

@@ -1,0 +1,162 @@
+//! Profesor's HTTP API as a client calls it: exact keys and texts, status
+//! codes, JSON errors, and an exact count under concurrency.
+
+mod common;
+
+use aula::wire::texts::ANSWERS;
+use common::*;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+fn http() -> reqwest::Client {
+    reqwest::Client::builder().no_proxy().build().unwrap()
+}
+
+async fn json_of(response: reqwest::Response) -> (StatusCode, Value) {
+    let status = response.status();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    assert!(content_type.starts_with("application/json"), "{status}: {content_type}");
+    (status, response.json().await.expect("JSON body"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn greets_answers_and_counts_with_the_notebooks_keys() {
+    let profesor = start_profesor().await;
+    let url = &profesor.url;
+    let (status, body) = json_of(http().get(format!("{url}/")).send().await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, json!({"saludo": "Bienvenido a la clase"}));
+
+    let (status, body) = json_of(http().get(format!("{url}/respuesta")).send().await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["método"], "GET");
+    assert!(ANSWERS.contains(&body["texto"].as_str().unwrap()), "{body}");
+
+    let (_, body) = json_of(http().get(format!("{url}/preguntas")).send().await.unwrap()).await;
+    assert_eq!(
+        body,
+        json!({"texto": "Llevamos: 0 preguntas respondidas", "método": "GET", "total": 0})
+    );
+    let (status, body) = json_of(http().post(format!("{url}/preguntas")).send().await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        body,
+        json!({"texto": "Llevamos: 1 preguntas respondidas", "método": "POST", "total": 1})
+    );
+    let (_, body) = json_of(http().get(format!("{url}/preguntas")).send().await.unwrap()).await;
+    assert_eq!(body["total"], 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_concurrent_posts_add_exactly_two_hundred() {
+    let profesor = start_profesor().await;
+    let client = http();
+    let mut posts = tokio::task::JoinSet::new();
+    for _ in 0..200 {
+        let client = client.clone();
+        let url = format!("{}/preguntas", profesor.url);
+        posts.spawn(async move { client.post(url).send().await.unwrap().status() });
+    }
+    while let Some(status) = posts.join_next().await {
+        assert_eq!(status.unwrap(), StatusCode::OK);
+    }
+    assert_eq!(profesor_total(&profesor.url).await, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cantidad_counts_several_at_once_and_is_validated() {
+    let profesor = start_profesor().await;
+    let url = format!("{}/preguntas", profesor.url);
+    let (status, body) =
+        json_of(http().post(&url).json(&json!({"cantidad": 5})).send().await.unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["total"], 5);
+    assert_eq!(body["texto"], "Llevamos: 5 preguntas respondidas");
+    for bad in [json!({"cantidad": 0}), json!({"cantidad": -3}), json!({"cantidad": "x"})] {
+        let (status, body) = json_of(http().post(&url).json(&bad).send().await.unwrap()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
+        assert!(body["error"].is_string(), "{body}");
+    }
+    let (status, body) = json_of(
+        http()
+            .post(&url)
+            .header("content-type", "application/json")
+            .body("{not json")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body["error"].as_str().unwrap().contains("JSON"), "{body}");
+    // Refused requests counted nothing.
+    assert_eq!(profesor_total(&profesor.url).await, 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_paths_are_json_404() {
+    let profesor = start_profesor().await;
+    for path in ["/nada", "/preguntas/1", "/respuesta/x"] {
+        let (status, body) =
+            json_of(http().get(format!("{}{path}", profesor.url)).send().await.unwrap()).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+        assert!(body["error"].as_str().unwrap().contains(path), "{body}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_methods_are_json_405_with_allow() {
+    let profesor = start_profesor().await;
+    let cases = [
+        (reqwest::Method::POST, "/", "GET"),
+        (reqwest::Method::DELETE, "/respuesta", "GET"),
+        (reqwest::Method::PUT, "/preguntas", "GET, POST"),
+        (reqwest::Method::DELETE, "/preguntas", "GET, POST"),
+    ];
+    for (method, path, allow) in cases {
+        let response = http()
+            .request(method.clone(), format!("{}{path}", profesor.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.headers().get("allow").map(|v| v.to_str().unwrap()),
+            Some(allow),
+            "{method} {path}"
+        );
+        let (status, body) = json_of(response).await;
+        assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+        assert!(body["error"].is_string());
+    }
+    assert_eq!(profesor_total(&profesor.url).await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_huge_body_is_refused_as_json_and_counts_nothing() {
+    let profesor = start_profesor().await;
+    let huge = format!("{{\"cantidad\": 1, \"relleno\": \"{}\"}}", "x".repeat(1 << 20));
+    let (status, body) = json_of(
+        http()
+            .post(format!("{}/preguntas", profesor.url))
+            .header("content-type", "application/json")
+            .body(huge)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(body["error"].is_string(), "{body}");
+    assert_eq!(profesor_total(&profesor.url).await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn creates_its_data_folder_on_first_run() {
+    let profesor = start_profesor().await;
+    let _ = profesor_total(&profesor.url).await;
+    assert!(profesor.data_dir.path().join("datos").is_dir());
+}

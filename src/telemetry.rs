@@ -8,18 +8,35 @@ use std::io::IsTerminal;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
+use tracing_subscriber::fmt::time::UtcTime;
 use tracing_subscriber::EnvFilter;
+
+/// Without `RUST_LOG`: our lines at `info`, and only warnings from the HTTP
+/// stack, whose start-up chatter says nothing a course user needs.
+const DEFAULT_FILTER: &str = "info,actix_server=warn,actix_web=warn";
+
+fn filter() -> EnvFilter {
+    EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER))
+}
+
+/// Time of day (UTC) to the millisecond: enough to follow a question across
+/// four terminals, short enough to leave room for the message.
+fn timer() -> UtcTime<&'static [time::format_description::FormatItem<'static>]> {
+    UtcTime::new(time::macros::format_description!(
+        "[hour]:[minute]:[second].[subsecond digits:3]"
+    ))
+}
 
 /// Installs the process-wide subscriber: human-readable lines on stderr,
 /// coloured only on a terminal so log files stay plain text.
 pub fn init() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let stderr_is_terminal = std::io::stderr().is_terminal();
     // A second call (several roles in one test process) keeps the first.
     let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+        .with_env_filter(filter())
         .with_writer(std::io::stderr)
         .with_ansi(stderr_is_terminal)
+        .with_timer(timer())
         .with_target(false)
         .try_init();
 }
@@ -27,10 +44,10 @@ pub fn init() {
 /// The same subscriber for tests, writing where the test harness captures
 /// it (shown only for failing tests).
 pub fn init_for_tests() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+        .with_env_filter(filter())
         .with_test_writer()
+        .with_timer(timer())
         .with_target(false)
         .try_init();
 }

@@ -19,9 +19,11 @@ async fn reserve_port() -> SocketAddr {
 }
 
 async fn bind_again(addr: SocketAddr) -> TcpListener {
-    eventually(Duration::from_secs(5), "the port to be free again", || async move {
-        TcpListener::bind(addr).await.ok()
-    })
+    eventually(
+        Duration::from_secs(5),
+        "the port to be free again",
+        || async move { TcpListener::bind(addr).await.ok() },
+    )
     .await
 }
 
@@ -34,7 +36,10 @@ async fn until_answered(student: &mut Client, question: &str, peer: &str) -> Str
         if !answer.starts_with("Error: ") {
             break answer;
         }
-        assert!(answer.contains(peer), "error does not name {peer}: {answer}");
+        assert!(
+            answer.contains(peer),
+            "error does not name {peer}: {answer}"
+        );
         errors += 1;
         assert!(errors < 200, "no real answer after {errors} tries");
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -53,21 +58,35 @@ async fn docencio_first_then_tareo_then_profesor_converges() {
     let mut student = Client::connect(docencio_addr).await;
     assert_eq!(student.ask("Contenido").await, CONTENIDO_ANSWER);
     let answer = student.ask("Tarea").await;
-    assert!(answer.starts_with("Error: Tareo no está disponible"), "{answer}");
+    assert!(
+        answer.starts_with("Error: Tareo no está disponible"),
+        "{answer}"
+    );
 
-    let _tareo = start_tareo_on(bind_again(tareo_addr).await, &profesor_url, Default::default());
+    let _tareo = start_tareo_on(
+        bind_again(tareo_addr).await,
+        &profesor_url,
+        Default::default(),
+    );
     until_answered(&mut student, "Tarea", "Tareo").await;
     let answer = student.ask("Pregunta Dificil").await;
-    assert!(answer.starts_with("Error: Profesor no está disponible"), "{answer}");
+    assert!(
+        answer.starts_with("Error: Profesor no está disponible"),
+        "{answer}"
+    );
 
     let profesor_listener = bind_again(profesor_addr).await.into_std().unwrap();
     let profesor = start_profesor_on(profesor_listener);
     until_answered(&mut student, "Pregunta Dificil", "Profesor").await;
     // The Tarea answered while Profesor was down is counted once it is up.
-    eventually(Duration::from_secs(10), "the pending count to arrive", || {
-        let url = profesor.url.clone();
-        async move { (profesor_total(&url).await >= 2).then_some(()) }
-    })
+    eventually(
+        Duration::from_secs(10),
+        "the pending count to arrive",
+        || {
+            let url = profesor.url.clone();
+            async move { (profesor_total(&url).await >= 2).then_some(()) }
+        },
+    )
     .await;
 }
 
@@ -79,7 +98,10 @@ async fn tareo_going_away_is_named_and_docencio_reconnects_when_it_is_back() {
 
     class.tareo.stop().await;
     let answer = student.ask("Tarea").await;
-    assert!(answer.starts_with("Error: Tareo no está disponible"), "{answer}");
+    assert!(
+        answer.starts_with("Error: Tareo no está disponible"),
+        "{answer}"
+    );
     // The student's connection is untouched.
     assert_eq!(student.ask("Contenido").await, CONTENIDO_ANSWER);
 

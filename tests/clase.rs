@@ -28,7 +28,10 @@ async fn tareo_answers_tarea_and_asks_profesor_for_hard_questions() {
     let mut docencio = Client::connect(tareo_addr).await;
     for question in ["Tarea", "Pregunta Dificil"] {
         let answer = docencio.ask(question).await;
-        assert!(ANSWERS.contains(&answer.as_str()), "{question} got {answer:?}");
+        assert!(
+            ANSWERS.contains(&answer.as_str()),
+            "{question} got {answer:?}"
+        );
     }
 }
 
@@ -38,7 +41,13 @@ async fn pipelined_questions_are_answered_in_the_order_asked() {
     let mut student = Client::connect(class.docencio_addr).await;
     // Everything in one write: the Contenido answered locally must still
     // wait for the Pregunta Dificil sent before it.
-    let questions = ["Pregunta Dificil", "Contenido", "Tarea", "Hola", "Contenido"];
+    let questions = [
+        "Pregunta Dificil",
+        "Contenido",
+        "Tarea",
+        "Hola",
+        "Contenido",
+    ];
     let mut burst = Vec::new();
     for q in questions {
         burst.extend_from_slice(&(q.len() as u32).to_be_bytes());
@@ -55,7 +64,10 @@ async fn pipelined_questions_are_answered_in_the_order_asked() {
     assert!(is_relayed_answer(&answers[0]), "{answers:?}");
     assert_eq!(answers[1], CONTENIDO_ANSWER);
     assert!(is_relayed_answer(&answers[2]), "{answers:?}");
-    assert!(answers[3].starts_with("Error: pregunta desconocida: 'Hola'"), "{answers:?}");
+    assert!(
+        answers[3].starts_with("Error: pregunta desconocida: 'Hola'"),
+        "{answers:?}"
+    );
     assert_eq!(answers[4], CONTENIDO_ANSWER);
 }
 
@@ -71,7 +83,10 @@ async fn profesor_counts_exactly_the_forwarded_questions_that_got_a_real_answer(
         expected += 2;
         // Neither is counted: answered locally, or refused.
         assert_eq!(student.ask("Contenido").await, CONTENIDO_ANSWER);
-        assert!(student.ask(format!("Hola {round}")).await.starts_with("Error: "));
+        assert!(student
+            .ask(format!("Hola {round}"))
+            .await
+            .starts_with("Error: "));
         assert!(student.ask("").await.starts_with("Error: "));
     }
     let url = class.profesor.url.clone();
@@ -118,7 +133,10 @@ async fn two_hundred_students_each_get_their_own_answers_in_order() {
                 if *q == "Contenido" {
                     assert_eq!(answer, CONTENIDO_ANSWER, "student {number}, answer {i}");
                 } else {
-                    assert!(is_relayed_answer(&answer), "student {number}, answer {i}: {answer:?}");
+                    assert!(
+                        is_relayed_answer(&answer),
+                        "student {number}, answer {i}: {answer:?}"
+                    );
                     forwarded += 1;
                 }
             }
@@ -130,14 +148,18 @@ async fn two_hundred_students_each_get_their_own_answers_in_order() {
         forwarded += result.expect("student task panicked");
     }
     let url = class.profesor.url.clone();
-    eventually(Duration::from_secs(20), "count to match the forwarded answers", || {
-        let url = url.clone();
-        async move {
-            let total = profesor_total(&url).await - before;
-            assert!(total <= forwarded, "over-counted: {total} > {forwarded}");
-            (total == forwarded).then_some(())
-        }
-    })
+    eventually(
+        Duration::from_secs(20),
+        "count to match the forwarded answers",
+        || {
+            let url = url.clone();
+            async move {
+                let total = profesor_total(&url).await - before;
+                assert!(total <= forwarded, "over-counted: {total} > {forwarded}");
+                (total == forwarded).then_some(())
+            }
+        },
+    )
     .await;
 }
 

@@ -36,7 +36,10 @@ async fn still_answers(client: &mut Client, server: Server) {
     let answer = client.ask("Tarea").await;
     match server {
         Server::Docencio => assert!(is_relayed_answer(&answer), "{answer:?}"),
-        Server::Tareo => assert!(aula::wire::texts::ANSWERS.contains(&answer.as_str()), "{answer:?}"),
+        Server::Tareo => assert!(
+            aula::wire::texts::ANSWERS.contains(&answer.as_str()),
+            "{answer:?}"
+        ),
     }
 }
 
@@ -67,7 +70,10 @@ async fn empty_frame_gets_an_error_and_stays_open() {
         let mut client = Client::connect(addr).await;
         client.write_raw(&[0, 0, 0, 0]).await;
         let answer = client.read().await;
-        assert!(answer.starts_with("Error: mensaje vacío"), "{server:?}: {answer}");
+        assert!(
+            answer.starts_with("Error: mensaje vacío"),
+            "{server:?}: {answer}"
+        );
         still_answers(&mut client, server).await;
     }
 }
@@ -104,11 +110,13 @@ async fn declared_length_over_the_limit_gets_an_error_then_the_connection_closes
         client.write_raw(&[0xff, 0xff, 0xff, 0xff]).await;
         let answer = client.read().await;
         assert_eq!(
-            answer,
-            "Error: mensaje demasiado largo (máximo 65536 bytes); se cierra la conexión",
+            answer, "Error: mensaje demasiado largo (máximo 65536 bytes); se cierra la conexión",
             "{server:?}"
         );
-        assert!(client.closed_within(Duration::from_secs(5)).await, "{server:?}");
+        assert!(
+            client.closed_within(Duration::from_secs(5)).await,
+            "{server:?}"
+        );
         // The server itself is fine.
         let mut other = Client::connect(addr).await;
         still_answers(&mut other, server).await;
@@ -126,7 +134,10 @@ async fn the_frame_limit_is_configurable_and_exact() {
         let mut client = Client::connect(addr).await;
         // 16 bytes is allowed (and unknown), 17 is over.
         let at_limit = client.ask("0123456789abcdef").await;
-        assert!(at_limit.starts_with("Error: pregunta desconocida"), "{at_limit}");
+        assert!(
+            at_limit.starts_with("Error: pregunta desconocida"),
+            "{at_limit}"
+        );
         // Long answers from Tareo still pass through a Docencio with a small limit.
         still_answers(&mut client, server).await;
         let over = client.ask("0123456789abcdefg").await;
@@ -171,9 +182,18 @@ async fn idle_or_stuck_mid_frame_is_closed_after_the_idle_timeout_without_delayi
             still_answers(&mut active, server).await;
         }
         assert!(started.elapsed() < Duration::from_millis(400));
-        assert!(silent.closed_within(Duration::from_secs(5)).await, "{server:?}");
-        assert!(stuck.closed_within(Duration::from_secs(5)).await, "{server:?}");
-        assert!(started.elapsed() >= Duration::from_millis(350), "closed too early");
+        assert!(
+            silent.closed_within(Duration::from_secs(5)).await,
+            "{server:?}"
+        );
+        assert!(
+            stuck.closed_within(Duration::from_secs(5)).await,
+            "{server:?}"
+        );
+        assert!(
+            started.elapsed() >= Duration::from_millis(350),
+            "closed too early"
+        );
     }
 }
 
@@ -192,7 +212,10 @@ async fn docencio_names_tareo_when_tareo_is_down_and_stays_open() {
     for question in ["Tarea", "Pregunta Dificil"] {
         let started = Instant::now();
         let answer = student.ask(question).await;
-        assert!(answer.starts_with("Error: Tareo no está disponible"), "{answer}");
+        assert!(
+            answer.starts_with("Error: Tareo no está disponible"),
+            "{answer}"
+        );
         assert!(started.elapsed() < Duration::from_secs(5));
     }
     // Contenido needs nobody downstream.
@@ -226,7 +249,10 @@ async fn docencio_answers_within_its_timeout_when_tareo_never_answers() {
     let started = Instant::now();
     let answer = student.ask("Tarea").await;
     let waited = started.elapsed();
-    assert!(answer.starts_with("Error: Tareo no está disponible"), "{answer}");
+    assert!(
+        answer.starts_with("Error: Tareo no está disponible"),
+        "{answer}"
+    );
     assert!(answer.contains("sin respuesta"), "{answer}");
     assert!(waited >= Duration::from_millis(600), "{waited:?}");
     assert!(waited < Duration::from_secs(3), "{waited:?}");
@@ -244,13 +270,19 @@ async fn tareo_names_profesor_when_profesor_is_down_and_docencio_passes_it_on() 
     let (tareo_addr, _tareo) = start_tareo(&profesor_url).await;
     let mut docencio_side = Client::connect(tareo_addr).await;
     let answer = docencio_side.ask("Pregunta Dificil").await;
-    assert!(answer.starts_with("Error: Profesor no está disponible"), "{answer}");
+    assert!(
+        answer.starts_with("Error: Profesor no está disponible"),
+        "{answer}"
+    );
     still_answers(&mut docencio_side, Server::Tareo).await;
 
     let (addr, _docencio) = start_docencio(&tareo_addr.to_string(), &profesor_url).await;
     let mut student = Client::connect(addr).await;
     let answer = student.ask("Pregunta Dificil").await;
-    assert!(answer.starts_with("Error: Profesor no está disponible"), "{answer}");
+    assert!(
+        answer.starts_with("Error: Profesor no está disponible"),
+        "{answer}"
+    );
     still_answers(&mut student, Server::Docencio).await;
 }
 
@@ -276,7 +308,10 @@ async fn tareo_answers_within_its_timeout_when_profesor_hangs() {
     let mut client = Client::connect(tareo_addr).await;
     let started = Instant::now();
     let answer = client.ask("Pregunta Dificil").await;
-    assert!(answer.starts_with("Error: Profesor no está disponible"), "{answer}");
+    assert!(
+        answer.starts_with("Error: Profesor no está disponible"),
+        "{answer}"
+    );
     assert!(started.elapsed() < Duration::from_secs(3));
     still_answers(&mut client, Server::Tareo).await;
 }

@@ -19,7 +19,10 @@ async fn json_of(response: reqwest::Response) -> (StatusCode, Value) {
         .get("content-type")
         .map(|v| v.to_str().unwrap().to_owned())
         .unwrap_or_default();
-    assert!(content_type.starts_with("application/json"), "{status}: {content_type}");
+    assert!(
+        content_type.starts_with("application/json"),
+        "{status}: {content_type}"
+    );
     (status, response.json().await.expect("JSON body"))
 }
 
@@ -31,7 +34,8 @@ async fn greets_answers_and_counts_with_the_notebooks_keys() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body, json!({"saludo": "Bienvenido a la clase"}));
 
-    let (status, body) = json_of(http().get(format!("{url}/respuesta")).send().await.unwrap()).await;
+    let (status, body) =
+        json_of(http().get(format!("{url}/respuesta")).send().await.unwrap()).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["método"], "GET");
     assert!(ANSWERS.contains(&body["texto"].as_str().unwrap()), "{body}");
@@ -41,7 +45,14 @@ async fn greets_answers_and_counts_with_the_notebooks_keys() {
         body,
         json!({"texto": "Llevamos: 0 preguntas respondidas", "método": "GET", "total": 0})
     );
-    let (status, body) = json_of(http().post(format!("{url}/preguntas")).send().await.unwrap()).await;
+    let (status, body) = json_of(
+        http()
+            .post(format!("{url}/preguntas"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
         body,
@@ -71,12 +82,23 @@ async fn two_hundred_concurrent_posts_add_exactly_two_hundred() {
 async fn cantidad_counts_several_at_once_and_is_validated() {
     let profesor = start_profesor().await;
     let url = format!("{}/preguntas", profesor.url);
-    let (status, body) =
-        json_of(http().post(&url).json(&json!({"cantidad": 5})).send().await.unwrap()).await;
+    let (status, body) = json_of(
+        http()
+            .post(&url)
+            .json(&json!({"cantidad": 5}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["total"], 5);
     assert_eq!(body["texto"], "Llevamos: 5 preguntas respondidas");
-    for bad in [json!({"cantidad": 0}), json!({"cantidad": -3}), json!({"cantidad": "x"})] {
+    for bad in [
+        json!({"cantidad": 0}),
+        json!({"cantidad": -3}),
+        json!({"cantidad": "x"}),
+    ] {
         let (status, body) = json_of(http().post(&url).json(&bad).send().await.unwrap()).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
         assert!(body["error"].is_string(), "{body}");
@@ -101,8 +123,14 @@ async fn cantidad_counts_several_at_once_and_is_validated() {
 async fn unknown_paths_are_json_404() {
     let profesor = start_profesor().await;
     for path in ["/nada", "/preguntas/1", "/respuesta/x"] {
-        let (status, body) =
-            json_of(http().get(format!("{}{path}", profesor.url)).send().await.unwrap()).await;
+        let (status, body) = json_of(
+            http()
+                .get(format!("{}{path}", profesor.url))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
         assert!(body["error"].as_str().unwrap().contains(path), "{body}");
     }
@@ -138,7 +166,10 @@ async fn wrong_methods_are_json_405_with_allow() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_huge_body_is_refused_as_json_and_counts_nothing() {
     let profesor = start_profesor().await;
-    let huge = format!("{{\"cantidad\": 1, \"relleno\": \"{}\"}}", "x".repeat(1 << 20));
+    let huge = format!(
+        "{{\"cantidad\": 1, \"relleno\": \"{}\"}}",
+        "x".repeat(1 << 20)
+    );
     let (status, body) = json_of(
         http()
             .post(format!("{}/preguntas", profesor.url))

@@ -233,7 +233,10 @@ impl Client {
 
     /// True when the server closed the connection (EOF) within `wait`.
     pub async fn closed_within(&mut self, wait: Duration) -> bool {
-        matches!(timeout(wait, self.framed.next()).await, Ok(None) | Ok(Some(Err(_))))
+        matches!(
+            timeout(wait, self.framed.next()).await,
+            Ok(None) | Ok(Some(Err(_)))
+        )
     }
 }
 
@@ -248,7 +251,10 @@ where
         if let Some(value) = check().await {
             return value;
         }
-        assert!(Instant::now() < deadline, "timed out after {wait:?} waiting for: {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {wait:?} waiting for: {what}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

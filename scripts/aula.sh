@@ -165,7 +165,9 @@ wait_ready docencio "puerto $AULA_DOCENCIO_BIND" accepts "$AULA_DOCENCIO_BIND"
 start estudiante "$bin/estudiante" --students "$students" "${student_args[@]}"
 
 echo "aula.sh: clase en marcha ($students estudiante(s)); registros en $log_dir/. Ctrl-C para terminar." >&2
-started=$SECONDS
+# Milliseconds since the epoch (EPOCHREALTIME is bash 5; its separator follows the locale).
+now_ms() { local t="${EPOCHREALTIME/[.,]/}"; echo $(( t / 1000 )); }
+started=$(now_ms)
 declare -A reported=()
 while (( ! stopping )); do
   if ! alive estudiante; then
@@ -181,7 +183,7 @@ while (( ! stopping )); do
       reported[$role]=1
     fi
   done
-  if [[ -n "$duration" ]] && (( SECONDS - started >= duration )); then
+  if [[ -n "$duration" ]] && (( $(now_ms) - started >= duration * 1000 )); then
     break
   fi
   sleep 0.2

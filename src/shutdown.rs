@@ -7,28 +7,42 @@ use std::future::Future;
 
 use tokio_util::sync::CancellationToken;
 
-/// Resolves on Ctrl-C (SIGINT) or, on Unix, SIGTERM: what a terminal, the
-/// launch script and `kill` send.
-pub async fn signal() {
+/// A future resolving on Ctrl-C (SIGINT) or, on Unix, SIGTERM: what a
+/// terminal, the launch script and `kill` send.
+///
+/// The handlers are installed when this is called, not when the future is
+/// first polled: a role calls it before it binds, so a SIGTERM that arrives
+/// right after "Servidor escuchando" is a clean stop, never the default
+/// (abrupt) death. Must be called inside a tokio runtime.
+pub fn signal() -> impl Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
+        let interrupt = signal(SignalKind::interrupt());
+        let terminate = signal(SignalKind::terminate());
+        async move {
+            match (interrupt, terminate) {
+                (Ok(mut interrupt), Ok(mut terminate)) => {
+                    tokio::select! {
+                        _ = interrupt.recv() => {}
+                        _ = terminate.recv() => {}
+                    }
                 }
-            }
-            Err(err) => {
-                tracing::warn!("no se pudo escuchar SIGTERM ({err}); solo Ctrl-C detiene");
-                let _ = tokio::signal::ctrl_c().await;
+                (interrupt, terminate) => {
+                    let err = interrupt.err().or(terminate.err());
+                    tracing::warn!(
+                        "no se pudo instalar el manejo de señales ({err:?}); solo Ctrl-C detiene"
+                    );
+                    let _ = tokio::signal::ctrl_c().await;
+                }
             }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 

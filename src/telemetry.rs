@@ -52,6 +52,19 @@ pub fn init_for_tests() {
         .try_init();
 }
 
+/// A role's exit: a fatal error is logged as one readable line (with its
+/// causes, without a backtrace) where the role's other lines go, and the
+/// process exits 1.
+pub fn exit_code(result: anyhow::Result<()>) -> std::process::ExitCode {
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            tracing::error!("{err:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 /// Per-question lines allowed per second at `info` before they are summarised.
 pub const LINES_PER_SECOND: u64 = 25;
 

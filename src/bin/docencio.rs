@@ -1,6 +1,8 @@
 //! `docencio`: Docencio's TCP server for students, client of Tareo. See
 //! `docencio --help`.
 
+use std::process::ExitCode;
+
 use anyhow::Context;
 use aula::config::DocencioArgs;
 use aula::{docencio, shutdown, telemetry};
@@ -8,14 +10,20 @@ use clap::Parser;
 use tokio::net::TcpListener;
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> ExitCode {
     let args = DocencioArgs::parse();
     telemetry::init();
+    telemetry::exit_code(run(args).await)
+}
+
+async fn run(args: DocencioArgs) -> anyhow::Result<()> {
+    // Before binding: a signal right after "listening" is a clean stop.
+    let stop = shutdown::signal();
     let listener = TcpListener::bind(&args.bind).await.with_context(|| {
         format!(
             "no se pudo escuchar en {} (¿otro docencio ya usa ese puerto?)",
             args.bind
         )
     })?;
-    docencio::run(listener, args.config(), shutdown::signal()).await
+    docencio::run(listener, args.config(), stop).await
 }

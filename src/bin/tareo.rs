@@ -1,5 +1,7 @@
 //! `tareo`: Tareo's TCP server. See `tareo --help`.
 
+use std::process::ExitCode;
+
 use anyhow::Context;
 use aula::config::TareoArgs;
 use aula::{shutdown, tareo, telemetry};
@@ -7,14 +9,20 @@ use clap::Parser;
 use tokio::net::TcpListener;
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> ExitCode {
     let args = TareoArgs::parse();
     telemetry::init();
+    telemetry::exit_code(run(args).await)
+}
+
+async fn run(args: TareoArgs) -> anyhow::Result<()> {
+    // Before binding: a signal right after "listening" is a clean stop.
+    let stop = shutdown::signal();
     let listener = TcpListener::bind(&args.bind).await.with_context(|| {
         format!(
             "no se pudo escuchar en {} (¿otro tareo ya usa ese puerto?)",
             args.bind
         )
     })?;
-    tareo::run(listener, args.config(), shutdown::signal()).await
+    tareo::run(listener, args.config(), stop).await
 }

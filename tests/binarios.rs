@@ -1,0 +1,305 @@
+//! The real binaries and the launch script, run as a user runs them, judged
+//! by what they print.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn bin(name: &str) -> PathBuf {
+    match name {
+        "profesor" => PathBuf::from(env!("CARGO_BIN_EXE_profesor")),
+        "tareo" => PathBuf::from(env!("CARGO_BIN_EXE_tareo")),
+        "docencio" => PathBuf::from(env!("CARGO_BIN_EXE_docencio")),
+        "estudiante" => PathBuf::from(env!("CARGO_BIN_EXE_estudiante")),
+        other => panic!("no binary {other}"),
+    }
+}
+
+fn free_addr() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().to_string()
+}
+
+/// `scripts/aula.sh` with the test's binaries, free ports and its own folders.
+fn launcher(dir: &Path) -> Command {
+    let mut cmd = Command::new("bash");
+    cmd.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/aula.sh"))
+        .env("AULA_BIN_DIR", bin("profesor").parent().unwrap())
+        .env("AULA_PROFESOR_BIND", free_addr())
+        .env("AULA_TAREO_BIND", free_addr())
+        .env("AULA_DOCENCIO_BIND", free_addr())
+        .env("AULA_LOG_DIR", dir.join("logs"))
+        .env("AULA_DATA_DIR", dir.join("datos"))
+        .env_remove("AULA_PROFESOR_URL")
+        .env_remove("AULA_TAREO_ADDR")
+        .env_remove("AULA_DOCENCIO_ADDR")
+        .stdin(Stdio::null());
+    cmd
+}
+
+fn run_with_timeout(mut cmd: Command, limit: Duration) -> Output {
+    let child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let pid = child.id();
+    let (done, wait) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(child.wait_with_output());
+    });
+    match wait.recv_timeout(limit) {
+        Ok(output) => output.expect("wait"),
+        Err(_) => {
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(pid.to_string())
+                .status();
+            panic!("did not finish within {limit:?}");
+        }
+    }
+}
+
+#[test]
+fn help_lists_every_contract_flag_with_its_environment_variable() {
+    let cases: [(&str, &[&str]); 4] = [
+        (
+            "profesor",
+            &[
+                "--bind",
+                "AULA_PROFESOR_BIND",
+                "--data-dir",
+                "AULA_DATA_DIR",
+            ],
+        ),
+        (
+            "tareo",
+            &[
+                "--bind",
+                "AULA_TAREO_BIND",
+                "--profesor-url",
+                "AULA_PROFESOR_URL",
+            ],
+        ),
+        (
+            "docencio",
+            &[
+                "--bind",
+                "AULA_DOCENCIO_BIND",
+                "--tareo-addr",
+                "AULA_TAREO_ADDR",
+                "--profesor-url",
+            ],
+        ),
+        (
+            "estudiante",
+            &[
+                "--docencio-addr",
+                "AULA_DOCENCIO_ADDR",
+                "--students",
+                "--questions",
+                "--no-pause",
+                "--seed",
+            ],
+        ),
+    ];
+    for (name, flags) in cases {
+        let output = Command::new(bin(name)).arg("--help").output().unwrap();
+        assert!(output.status.success());
+        let help = String::from_utf8(output.stdout).unwrap();
+        for flag in flags {
+            assert!(help.contains(flag), "{name} --help lacks {flag}:\n{help}");
+        }
+    }
+}
+
+#[test]
+fn a_server_on_port_0_logs_the_port_it_got_and_stops_cleanly_on_sigterm() {
+    for name in ["profesor", "tareo", "docencio"] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child: Child = Command::new(bin(name))
+            .args(["--bind", "127.0.0.1:0"])
+            .env("AULA_DATA_DIR", dir.path())
+            .env("RUST_LOG", "info")
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let port = loop {
+            let line = lines.next().expect("exited before listening").unwrap();
+            if let Some((_, addr)) = line.split_once("Servidor escuchando en ") {
+                break addr.rsplit(':').next().unwrap().parse::<u16>().unwrap();
+            }
+        };
+        assert_ne!(port, 0, "{name}");
+        assert!(
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(),
+            "{name}"
+        );
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        let started = Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "{name} ignored SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert!(status.success(), "{name} exited with {status}");
+    }
+}
+
+#[test]
+fn a_busy_port_is_a_clear_error() {
+    let busy = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = busy.local_addr().unwrap().to_string();
+    let output = Command::new(bin("tareo"))
+        .args(["--bind", &addr])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!("no se pudo escuchar en {addr}")),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn the_launch_script_runs_a_class_where_every_question_type_is_answered() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = launcher(dir.path());
+    // Debug level for aula's own lines: no line is summarised away.
+    cmd.env("RUST_LOG", "info,aula=debug").args([
+        "--students",
+        "3",
+        "--",
+        "--no-pause",
+        "--questions",
+        "6",
+        "--seed",
+        "5",
+    ]);
+    let output = run_with_timeout(cmd, Duration::from_secs(60));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    for role in ["profesor", "tareo", "docencio"] {
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.starts_with(role) && l.contains("Servidor escuchando en 127.0.0.1:")),
+            "{role} did not say it listens:\n{stdout}"
+        );
+        let log = std::fs::read_to_string(dir.path().join("logs").join(format!("{role}.log")))
+            .unwrap_or_default();
+        assert!(
+            log.contains("Servidor escuchando en"),
+            "logs/{role}.log: {log}"
+        );
+    }
+    for question in ["Contenido", "Tarea", "Pregunta Dificil"] {
+        let asked = format!("Alumno pregunta: {question}");
+        let received = format!("Recibimos una pregunta: {question}");
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.starts_with("estudiante") && l.contains(&asked)),
+            "{asked}\n{stdout}"
+        );
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.starts_with("docencio") && l.contains(&received)),
+            "{received}\n{stdout}"
+        );
+    }
+    assert!(stdout.contains("Respuesta recibida: Docencio: respondiendo pregunta de contenido"));
+    assert!(stdout.contains("Respuesta recibida: Respuesta del Tareo o Profesor: "));
+    assert!(stdout
+        .lines()
+        .any(|l| l.starts_with("tareo") && l.contains("Recibimos una pregunta: Pregunta Dificil")));
+    assert!(stdout
+        .lines()
+        .any(|l| l.starts_with("profesor") && l.contains("Respuesta a una pregunta difícil")));
+    assert!(stdout
+        .lines()
+        .any(|l| l.starts_with("profesor") && l.contains("Llevamos: ")));
+    assert!(stdout.contains("preguntas enviadas: 18"), "{stdout}");
+    assert!(
+        stdout.contains("respuestas:         18 (errores: 0, incorrectas: 0, perdidas: 0"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn the_launch_script_stops_everything_after_its_duration() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = launcher(dir.path());
+    let profesor_addr = free_addr();
+    cmd.env("AULA_PROFESOR_BIND", &profesor_addr)
+        .args(["--students", "2", "--duration", "2"]);
+    let started = Instant::now();
+    let output = run_with_timeout(cmd, Duration::from_secs(60));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(started.elapsed() >= Duration::from_secs(2));
+    // The students printed their summary on the way out, and nobody is left.
+    assert!(
+        stdout.contains("Resumen de la clase (2 estudiante(s))"),
+        "{stdout}"
+    );
+    assert!(
+        std::net::TcpStream::connect(&profesor_addr).is_err(),
+        "profesor still running"
+    );
+}
+
+#[test]
+fn the_launch_script_reports_a_busy_port_by_role() {
+    let dir = tempfile::tempdir().unwrap();
+    let busy = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = busy.local_addr().unwrap();
+    let mut cmd = launcher(dir.path());
+    cmd.env("AULA_TAREO_BIND", addr.to_string());
+    let output = run_with_timeout(cmd, Duration::from_secs(30));
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!("el puerto {} de tareo", addr.port())),
+        "{stderr}"
+    );
+    assert!(stderr.contains("ya está en uso"), "{stderr}");
+}
+
+#[test]
+fn the_launch_script_names_a_role_that_dies_at_start_up_and_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = launcher(dir.path());
+    let profesor_addr = free_addr();
+    cmd.env("AULA_PROFESOR_BIND", &profesor_addr)
+        .env("AULA_PROFESOR_URL", "esto-no-es-una-url");
+    let output = run_with_timeout(cmd, Duration::from_secs(30));
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("tareo murió al iniciar"), "{stderr}");
+    assert!(stderr.contains("URL de Profesor inválida"), "{stderr}");
+    // What it had started is stopped again.
+    assert!(
+        std::net::TcpStream::connect(&profesor_addr).is_err(),
+        "profesor left running"
+    );
+}

@@ -57,10 +57,8 @@ impl Drop for Running {
     }
 }
 
-fn signal(stopped: oneshot::Receiver<()>) -> impl std::future::Future<Output = ()> + Send {
-    async move {
-        let _ = stopped.await;
-    }
+async fn signal(stopped: oneshot::Receiver<()>) {
+    let _ = stopped.await;
 }
 
 pub fn init_logs() {

@@ -254,3 +254,66 @@ async fn the_same_seed_asks_the_same_questions() {
     let all: std::collections::HashSet<&String> = runs[0].iter().flatten().collect();
     assert_eq!(all.len(), 3, "{all:?}");
 }
+
+/// A stand-in Tareo that counts the connections it accepts and answers
+/// every question with the first of the four answers.
+async fn counting_tareo() -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
+    use futures::{SinkExt, StreamExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut framed =
+                    tokio_util::codec::Framed::new(stream, aula::wire::frame_codec(1024));
+                while let Some(Ok(_question)) = framed.next().await {
+                    if framed
+                        .send(bytes::Bytes::from_static(ANSWERS[0].as_bytes()))
+                        .await
+                        .is_err()
+                    {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    (addr, accepted)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn docencio_shares_its_configured_tareo_connections_and_never_opens_one_per_question() {
+    for connections in [1usize, 3] {
+        let profesor = start_profesor().await;
+        let (tareo_addr, accepted) = counting_tareo().await;
+        let (docencio_addr, _docencio) = start_docencio_with(aula::docencio::Config {
+            tareo_addr: tareo_addr.to_string(),
+            profesor_url: profesor.url.clone(),
+            tareo_connections: connections,
+            ..aula::docencio::Config::default()
+        })
+        .await;
+        let config = estudiante::Config {
+            docencio_addr: docencio_addr.to_string(),
+            students: 30,
+            questions: Some(10),
+            pause: false,
+            only: Some(aula::Question::Tarea),
+            ..estudiante::Config::default()
+        };
+        let summary = estudiante::run(config, std::future::pending()).await;
+        assert_eq!(summary.total.answers, 300, "{summary}");
+        assert_eq!(summary.total.errors + summary.total.wrong, 0, "{summary}");
+        assert_eq!(
+            accepted.load(std::sync::atomic::Ordering::SeqCst),
+            connections,
+            "300 questions from 30 students"
+        );
+    }
+}

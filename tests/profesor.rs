@@ -191,3 +191,70 @@ async fn creates_its_data_folder_on_first_run() {
     let _ = profesor_total(&profesor.url).await;
     assert!(profesor.data_dir.path().join("datos").is_dir());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repeated_idempotency_key_gets_the_first_answer_and_counts_nothing() {
+    let profesor = start_profesor().await;
+    let url = format!("{}/preguntas", profesor.url);
+    let post = |key: &'static str, cantidad: u64| {
+        http()
+            .post(&url)
+            .header("Idempotency-Key", key)
+            .json(&json!({ "cantidad": cantidad }))
+            .send()
+    };
+    let first = post("lote-1", 4).await.unwrap();
+    assert!(first.headers().get("idempotent-replayed").is_none());
+    let (_, first) = json_of(first).await;
+    assert_eq!(first["total"], 4);
+    let (_, other) = json_of(post("lote-2", 1).await.unwrap()).await;
+    assert_eq!(other["total"], 5);
+
+    let repeated = post("lote-1", 4).await.unwrap();
+    assert_eq!(
+        repeated
+            .headers()
+            .get("idempotent-replayed")
+            .map(|v| v.to_str().unwrap()),
+        Some("true")
+    );
+    let (status, repeated) = json_of(repeated).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(repeated, first, "a retry gets the first answer");
+    assert_eq!(profesor_total(&profesor.url).await, 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_key_sent_concurrently_counts_once() {
+    let profesor = start_profesor().await;
+    let client = http();
+    let mut posts = tokio::task::JoinSet::new();
+    for _ in 0..50 {
+        let request = client
+            .post(format!("{}/preguntas", profesor.url))
+            .header("Idempotency-Key", "el-mismo");
+        posts.spawn(async move { request.send().await.unwrap().json::<Value>().await.unwrap() });
+    }
+    while let Some(body) = posts.join_next().await {
+        assert_eq!(body.unwrap()["total"], 1);
+    }
+    assert_eq!(profesor_total(&profesor.url).await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unusable_idempotency_key_is_a_json_400() {
+    let profesor = start_profesor().await;
+    let too_long = "k".repeat(201);
+    for key in ["", "   ", too_long.as_str()] {
+        let response = http()
+            .post(format!("{}/preguntas", profesor.url))
+            .header("Idempotency-Key", key)
+            .send()
+            .await
+            .unwrap();
+        let (status, body) = json_of(response).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{key:?}");
+        assert!(body["error"].as_str().unwrap().contains("Idempotency-Key"));
+    }
+    assert_eq!(profesor_total(&profesor.url).await, 0);
+}

@@ -1,6 +1,7 @@
 //! Profesor's routes, with the notebook's keys and texts kept exactly
 //! (including the accented key `método`), plus the contract's extensions:
-//! a numeric `total`, an optional `{"cantidad": k}` body, and `/salud`.
+//! a numeric `total`, an optional `{"cantidad": k}` body, an optional
+//! `Idempotency-Key` header, and `/salud`.
 //!
 //! Every error is JSON: unknown paths (404), known paths with another method
 //! (405, with `Allow`), bad bodies (400) and anything actix itself refuses
@@ -11,7 +12,7 @@ use actix_web::dev::ServiceResponse;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers};
-use actix_web::{web, HttpResponse, ResponseError};
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use rand::seq::IndexedRandom;
 use serde::{Deserialize, Serialize};
 use tracing::info;
@@ -82,6 +83,8 @@ pub enum ApiError {
     BadJson(String),
     #[error("cantidad fuera de rango: {0} (debe estar entre 1 y {MAX_CANTIDAD})")]
     BadCantidad(u64),
+    #[error("Idempotency-Key inválida: texto ASCII visible, de 1 a {MAX_KEY_LEN} caracteres")]
+    BadKey,
 }
 
 impl ResponseError for ApiError {
@@ -125,18 +128,46 @@ async fn ver_preguntas(contador: web::Data<Contador>) -> HttpResponse {
 }
 
 async fn sumar_preguntas(
+    request: HttpRequest,
     body: web::Bytes,
     contador: web::Data<Contador>,
 ) -> Result<HttpResponse, ApiError> {
+    let key = idempotency_key(&request)?;
     let cantidad = parse_cantidad(&body)?;
-    let total = contador.sumar(cantidad);
-    if telemetry::budget().allow() {
+    let suma = contador.sumar(cantidad, key);
+    let mut response = HttpResponse::Ok();
+    if suma.repetida {
+        info!(
+            "Aviso repetido (Idempotency-Key {}): no se cuenta de nuevo",
+            key.unwrap_or_default()
+        );
+        response.insert_header((IDEMPOTENT_REPLAYED, "true"));
+    } else if telemetry::budget().allow() {
         info!(
             "Contador de preguntas actualizado (+{cantidad}): {}",
-            conteo_text(total)
+            conteo_text(suma.total)
         );
     }
-    Ok(HttpResponse::Ok().json(conteo(total, "POST")))
+    Ok(response.json(conteo(suma.total, "POST")))
+}
+
+/// Names the header that lets a client retry a `POST /preguntas` safely.
+pub const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
+
+/// Set on the answer to a repeated key, which counted nothing.
+pub const IDEMPOTENT_REPLAYED: &str = "Idempotent-Replayed";
+
+/// Longest idempotency key accepted.
+pub const MAX_KEY_LEN: usize = 200;
+
+fn idempotency_key(request: &HttpRequest) -> Result<Option<&str>, ApiError> {
+    let Some(value) = request.headers().get(IDEMPOTENCY_KEY) else {
+        return Ok(None);
+    };
+    match value.to_str() {
+        Ok(key) if !key.trim().is_empty() && key.len() <= MAX_KEY_LEN => Ok(Some(key)),
+        _ => Err(ApiError::BadKey),
+    }
 }
 
 async fn salud(contador: web::Data<Contador>) -> HttpResponse {
@@ -165,7 +196,7 @@ fn parse_cantidad(body: &[u8]) -> Result<u64, ApiError> {
     }
 }
 
-async fn not_found(req: actix_web::HttpRequest) -> HttpResponse {
+async fn not_found(req: HttpRequest) -> HttpResponse {
     HttpResponse::NotFound().json(ErrorBody {
         error: format!(
             "no existe la ruta {} (rutas: /, /respuesta, /preguntas, /salud)",

@@ -66,7 +66,7 @@ pub fn exit_code(result: anyhow::Result<()>) -> std::process::ExitCode {
 }
 
 /// Per-question lines allowed per second at `info` before they are summarised.
-pub const LINES_PER_SECOND: u64 = 25;
+pub const LINES_PER_SECOND: u64 = 10;
 
 /// A per-second allowance of log lines. Past it, lines are counted instead
 /// of printed, and the next second starts with one line saying how many were

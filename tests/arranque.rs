@@ -176,3 +176,66 @@ async fn students_started_before_docencio_wait_and_then_ask() {
     assert_eq!(summary.total.answers, 15, "{summary}");
     assert_eq!(summary.total.errors + summary.total.wrong, 0, "{summary}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn students_survive_a_docencio_restart_and_count_what_was_lost() {
+    let profesor = start_profesor().await;
+    let (tareo_addr, _tareo) = start_tareo(&profesor.url).await;
+    let docencio_config = aula::docencio::Config {
+        tareo_addr: tareo_addr.to_string(),
+        profesor_url: profesor.url.clone(),
+        ..Default::default()
+    };
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let docencio_addr = listener.local_addr().unwrap();
+    let docencio = start_docencio_on(listener, docencio_config.clone());
+
+    let (stop_class, class_stopped) = tokio::sync::oneshot::channel::<()>();
+    let config = estudiante::Config {
+        docencio_addr: docencio_addr.to_string(),
+        students: 20,
+        questions: None,
+        pause: false,
+        seed: Some(9),
+        ..estudiante::Config::default()
+    };
+    let class = tokio::spawn(estudiante::run(config, async move {
+        let _ = class_stopped.await;
+    }));
+
+    let url = profesor.url.clone();
+    let counted = |at_least: u64| {
+        let url = url.clone();
+        eventually(
+            Duration::from_secs(20),
+            "answers to be counted",
+            move || {
+                let url = url.clone();
+                async move {
+                    let total = profesor_total(&url).await;
+                    (total >= at_least).then_some(total)
+                }
+            },
+        )
+    };
+    let before_restart = counted(100).await;
+    docencio.stop().await;
+    let _docencio = start_docencio_on(bind_again(docencio_addr).await, docencio_config);
+    counted(before_restart + 100).await;
+    let _ = stop_class.send(());
+    let summary = tokio::time::timeout(Duration::from_secs(20), class)
+        .await
+        .expect("class did not stop")
+        .unwrap();
+    let total = &summary.total;
+    assert!(
+        total.connections >= 40,
+        "every student reconnected: {summary}"
+    );
+    assert_eq!(total.wrong, 0, "{summary}");
+    assert_eq!(
+        total.sent,
+        total.answers + total.lost + total.unanswered,
+        "every question accounted for: {summary}"
+    );
+}

@@ -239,3 +239,38 @@ async fn students_survive_a_docencio_restart_and_count_what_was_lost() {
         "every question accounted for: {summary}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_question_caught_by_a_closing_tareo_link_is_asked_again_not_failed() {
+    use futures::{SinkExt, StreamExt};
+    // A Tareo whose first connection dies with a question on it (as when
+    // Tareo's idle timeout closes the link just as a question crosses it);
+    // later connections answer normally.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let tareo_addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut first = true;
+        while let Ok((stream, _)) = listener.accept().await {
+            let mut framed = tokio_util::codec::Framed::new(stream, aula::wire::frame_codec(1024));
+            if std::mem::take(&mut first) {
+                let _ = framed.next().await;
+                continue; // dropped: closed without an answer
+            }
+            tokio::spawn(async move {
+                while let Some(Ok(_)) = framed.next().await {
+                    let answer = bytes::Bytes::from_static(b"Actualizamos los tests");
+                    if framed.send(answer).await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    let profesor = start_profesor().await;
+    let (docencio_addr, _docencio) = start_docencio(&tareo_addr.to_string(), &profesor.url).await;
+    let mut student = Client::connect(docencio_addr).await;
+    assert_eq!(
+        student.ask("Tarea").await,
+        "Respuesta del Tareo o Profesor: Actualizamos los tests"
+    );
+}

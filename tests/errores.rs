@@ -166,8 +166,9 @@ async fn header_or_body_cut_short_by_eof_closes_without_an_answer() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_or_stuck_mid_frame_is_closed_after_the_idle_timeout_without_delaying_others() {
+    let idle = Duration::from_secs(1);
     let limits = ServerLimits {
-        idle_timeout: Duration::from_millis(400),
+        idle_timeout: idle,
         ..ServerLimits::default()
     };
     for server in BOTH {
@@ -176,22 +177,23 @@ async fn idle_or_stuck_mid_frame_is_closed_after_the_idle_timeout_without_delayi
         let mut stuck = Client::connect(addr).await;
         stuck.write_raw(&[0, 0, 0, 5, b'T']).await;
         let started = Instant::now();
-        // Meanwhile another client is served normally and promptly.
+        // Meanwhile another client is served normally, long before the
+        // idle ones are let go.
         let mut active = Client::connect(addr).await;
         for _ in 0..3 {
             still_answers(&mut active, server).await;
         }
-        assert!(started.elapsed() < Duration::from_millis(400));
+        assert!(started.elapsed() < idle, "{server:?}: others were delayed");
         assert!(
-            silent.closed_within(Duration::from_secs(5)).await,
+            silent.closed_within(Duration::from_secs(10)).await,
             "{server:?}"
         );
         assert!(
-            stuck.closed_within(Duration::from_secs(5)).await,
+            stuck.closed_within(Duration::from_secs(10)).await,
             "{server:?}"
         );
         assert!(
-            started.elapsed() >= Duration::from_millis(350),
+            started.elapsed() >= idle - Duration::from_millis(100),
             "closed too early"
         );
     }

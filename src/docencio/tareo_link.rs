@@ -20,10 +20,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
+use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{sleep, sleep_until, timeout, timeout_at, Instant};
-use tokio_util::codec::{FramedRead, FramedWrite};
+use tokio_util::codec::{FramedRead, FramedWrite, LengthDelimitedCodec};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
@@ -52,6 +53,8 @@ struct Request {
     question: Question,
     /// By then the asker gets an error, whatever the state of the link.
     deadline: Instant,
+    /// Already asked once on a connection that was lost before answering.
+    retried: bool,
     reply: oneshot::Sender<Result<String, Refusal>>,
 }
 
@@ -84,6 +87,7 @@ impl TareoLink {
             .map(|lane| {
                 let (sender, receiver) = mpsc::channel(LANE_QUEUE);
                 let lane = Lane {
+                    carried: Vec::new(),
                     number: lane + 1,
                     addr: addr.to_owned(),
                     answer_timeout,
@@ -111,6 +115,7 @@ impl TareoLink {
         let request = Request {
             question,
             deadline,
+            retried: false,
             reply,
         };
         let timed_out = || unavailable(format!("sin respuesta en {:?}", self.answer_timeout));
@@ -130,6 +135,12 @@ impl TareoLink {
 
 /// One connection to Tareo and the questions queued for it.
 struct Lane {
+    /// Questions whose connection was lost before their answer came, asked
+    /// again (once) on the next connection. Questions are pure reads, so
+    /// asking twice is harmless, and a link that Tareo closed just as a
+    /// question crossed it (say, after its idle timeout) costs no student
+    /// an error.
+    carried: Vec<Request>,
     number: usize,
     addr: String,
     answer_timeout: Duration,
@@ -171,6 +182,9 @@ impl Lane {
                 Ok(Err(err)) => err.to_string(),
                 Err(_) => format!("sin respuesta en {:?}", self.answer_timeout),
             };
+            for request in self.carried.drain(..) {
+                request.answer(Err(unavailable(format!("{}: {error}", self.addr))));
+            }
             failures += 1;
             let delay = backoff.next().unwrap_or(retry::MAX_RETRY_DELAY);
             // One line when it starts, then one every ~30 tries: visible,
@@ -212,8 +226,20 @@ impl Lane {
         let mut answers = FramedRead::new(read_half, frame_codec(answer_limit));
         let mut questions = FramedWrite::new(write_half, frame_codec(answer_limit));
         let mut waiting: VecDeque<Request> = VecDeque::with_capacity(MAX_PIPELINE);
+        // What the last connection left unanswered goes first.
+        let mut batch = std::mem::take(&mut self.carried);
+        if !batch.is_empty() {
+            debug!("se vuelven a preguntar {} pregunta(s) a Tareo", batch.len());
+        }
 
         let end = loop {
+            if !batch.is_empty() {
+                let ask = std::mem::take(&mut batch);
+                match self.write_batch(&mut questions, &mut waiting, ask).await {
+                    Ok(()) => continue,
+                    Err(end) => break end,
+                }
+            }
             let oldest = waiting.front().map(|request| request.deadline);
             tokio::select! {
                 biased;
@@ -230,55 +256,73 @@ impl Lane {
                 }
                 request = self.requests.recv(), if waiting.len() < MAX_PIPELINE => {
                     let Some(first) = request else { break SessionEnd::Shutdown };
-                    // Write every question already queued, then flush once.
-                    let mut batch = vec![first];
+                    // Everything already queued goes in one write.
+                    batch.push(first);
                     while batch.len() + waiting.len() < MAX_PIPELINE {
                         match self.requests.try_recv() {
                             Ok(request) => batch.push(request),
                             Err(_) => break,
                         }
                     }
-                    let now = Instant::now();
-                    let mut written = Vec::with_capacity(batch.len());
-                    for request in batch {
-                        if request.reply.is_closed() {
-                            continue; // the student left; don't ask for nothing
-                        }
-                        if request.deadline <= now {
-                            request.answer(Err(unavailable(format!("sin respuesta en {:?}", self.answer_timeout))));
-                            continue;
-                        }
-                        written.push(request);
-                    }
-                    let Some(first_deadline) = written.first().map(|r| r.deadline) else { continue };
-                    let write_by = oldest.unwrap_or(first_deadline).min(first_deadline);
-                    let frames: Vec<Bytes> = written
-                        .iter()
-                        .map(|request| Bytes::from_static(request.question.as_str().as_bytes()))
-                        .collect();
-                    // Waiters go in first: the FIFO order is the write order.
-                    waiting.extend(written);
-                    let write = async {
-                        for frame in frames {
-                            questions.feed(frame).await?;
-                        }
-                        SinkExt::<Bytes>::flush(&mut questions).await
-                    };
-                    match timeout_at(write_by, write).await {
-                        Ok(Ok(())) => {}
-                        Ok(Err(err)) => break SessionEnd::Lost(format!("error al escribir: {err}")),
-                        Err(_) => break SessionEnd::Lost("Tareo no lee sus preguntas".into()),
-                    }
                 }
                 () = self.shutdown.cancelled(), if waiting.is_empty() => break SessionEnd::Shutdown,
             }
         };
         if let SessionEnd::Lost(reason) = &end {
-            for request in waiting.drain(..) {
-                request.answer(Err(unavailable(reason.clone())));
+            let now = Instant::now();
+            for mut request in waiting.drain(..) {
+                if request.retried || request.deadline <= now || request.reply.is_closed() {
+                    request.answer(Err(unavailable(reason.clone())));
+                } else {
+                    request.retried = true;
+                    self.carried.push(request);
+                }
             }
         }
         end
+    }
+
+    /// Writes `batch` in one flush, adding each question to `waiting` in
+    /// write order. Skips questions nobody waits for any more, and answers
+    /// those already past their deadline.
+    async fn write_batch(
+        &self,
+        questions: &mut FramedWrite<OwnedWriteHalf, LengthDelimitedCodec>,
+        waiting: &mut VecDeque<Request>,
+        batch: Vec<Request>,
+    ) -> Result<(), SessionEnd> {
+        let now = Instant::now();
+        let oldest = waiting.front().map(|request| request.deadline);
+        let mut frames = Vec::with_capacity(batch.len());
+        let mut write_by = oldest;
+        for request in batch {
+            if request.reply.is_closed() {
+                continue; // the student left; don't ask for nothing
+            }
+            if request.deadline <= now {
+                let late = format!("sin respuesta en {:?}", self.answer_timeout);
+                request.answer(Err(unavailable(late)));
+                continue;
+            }
+            write_by = Some(write_by.map_or(request.deadline, |by| by.min(request.deadline)));
+            frames.push(Bytes::from_static(request.question.as_str().as_bytes()));
+            // Waiters go in as written: the FIFO order is the write order.
+            waiting.push_back(request);
+        }
+        let Some(write_by) = write_by else {
+            return Ok(());
+        };
+        let write = async {
+            for frame in frames {
+                questions.feed(frame).await?;
+            }
+            SinkExt::<Bytes>::flush(questions).await
+        };
+        match timeout_at(write_by, write).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(err)) => Err(SessionEnd::Lost(format!("error al escribir: {err}"))),
+            Err(_) => Err(SessionEnd::Lost("Tareo no lee sus preguntas".into())),
+        }
     }
 }
 

@@ -163,6 +163,10 @@ wait_ready tareo "puerto $AULA_TAREO_BIND" accepts "$AULA_TAREO_BIND"
 start docencio "$bin/docencio"
 wait_ready docencio "puerto $AULA_DOCENCIO_BIND" accepts "$AULA_DOCENCIO_BIND"
 start estudiante "$bin/estudiante" --students "$students" "${student_args[@]}"
+# Its first line comes after its signal handlers are in place: from then on
+# Ctrl-C gets the students' summary.
+student_started() { grep -q "Inicializando" "$log_dir/estudiante.log" 2>/dev/null; }
+for _ in $(seq 1 100); do student_started && break; alive estudiante || break; sleep 0.05; done
 
 echo "aula.sh: clase en marcha ($students estudiante(s)); registros en $log_dir/. Ctrl-C para terminar." >&2
 # Milliseconds since the epoch (EPOCHREALTIME is bash 5; its separator follows the locale).

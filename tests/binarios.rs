@@ -303,3 +303,39 @@ fn the_launch_script_names_a_role_that_dies_at_start_up_and_why() {
         "profesor left running"
     );
 }
+
+#[test]
+fn ctrl_c_on_the_launch_script_stops_the_whole_class_and_exits_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = launcher(dir.path());
+    let docencio_addr = free_addr();
+    cmd.env("AULA_DOCENCIO_BIND", &docencio_addr)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut script = cmd.spawn().unwrap();
+    let stderr = script.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    loop {
+        let line = lines.next().expect("script ended before the class started").unwrap();
+        if line.contains("clase en marcha") {
+            break;
+        }
+    }
+    Command::new("kill")
+        .args(["-INT", &script.id().to_string()])
+        .status()
+        .unwrap();
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = script.try_wait().unwrap() {
+            break status;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "script ignored Ctrl-C");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status}");
+    let mut stdout = String::new();
+    std::io::Read::read_to_string(&mut script.stdout.take().unwrap(), &mut stdout).unwrap();
+    assert!(stdout.contains("Resumen de la clase"), "{stdout}");
+    assert!(std::net::TcpStream::connect(&docencio_addr).is_err(), "docencio left running");
+}

@@ -131,16 +131,7 @@ async fn notifications_wait_for_profesor_and_are_all_delivered() {
         }
     }
     let profesor = start_profesor_on(bind_again(profesor_addr).await.into_std().unwrap());
-    let url = profesor.url.clone();
-    eventually(Duration::from_secs(10), "25 answers counted", || {
-        let url = url.clone();
-        async move {
-            let total = profesor_total(&url).await;
-            assert!(total <= 25, "over-counted: {total}");
-            (total == 25).then_some(())
-        }
-    })
-    .await;
+    until_counted(&profesor.url, 0, 25).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -316,7 +316,10 @@ fn ctrl_c_on_the_launch_script_stops_the_whole_class_and_exits_0() {
     let stderr = script.stderr.take().unwrap();
     let mut lines = BufReader::new(stderr).lines();
     loop {
-        let line = lines.next().expect("script ended before the class started").unwrap();
+        let line = lines
+            .next()
+            .expect("script ended before the class started")
+            .unwrap();
         if line.contains("clase en marcha") {
             break;
         }
@@ -330,12 +333,18 @@ fn ctrl_c_on_the_launch_script_stops_the_whole_class_and_exits_0() {
         if let Some(status) = script.try_wait().unwrap() {
             break status;
         }
-        assert!(started.elapsed() < Duration::from_secs(30), "script ignored Ctrl-C");
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "script ignored Ctrl-C"
+        );
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(status.success(), "{status}");
     let mut stdout = String::new();
     std::io::Read::read_to_string(&mut script.stdout.take().unwrap(), &mut stdout).unwrap();
     assert!(stdout.contains("Resumen de la clase"), "{stdout}");
-    assert!(std::net::TcpStream::connect(&docencio_addr).is_err(), "docencio left running");
+    assert!(
+        std::net::TcpStream::connect(&docencio_addr).is_err(),
+        "docencio left running"
+    );
 }

@@ -89,17 +89,8 @@ async fn profesor_counts_exactly_the_forwarded_questions_that_got_a_real_answer(
             .starts_with("Error: "));
         assert!(student.ask("").await.starts_with("Error: "));
     }
-    let url = class.profesor.url.clone();
-    let reached = eventually(Duration::from_secs(10), "count to reach 20", || {
-        let url = url.clone();
-        async move {
-            let total = profesor_total(&url).await - before;
-            assert!(total <= expected, "over-counted: {total} > {expected}");
-            (total == expected).then_some(total)
-        }
-    })
-    .await;
-    assert_eq!(reached, 20);
+    assert_eq!(expected, 20);
+    until_counted(&class.profesor.url, before, expected).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -147,20 +138,7 @@ async fn two_hundred_students_each_get_their_own_answers_in_order() {
     while let Some(result) = students.join_next().await {
         forwarded += result.expect("student task panicked");
     }
-    let url = class.profesor.url.clone();
-    eventually(
-        Duration::from_secs(20),
-        "count to match the forwarded answers",
-        || {
-            let url = url.clone();
-            async move {
-                let total = profesor_total(&url).await - before;
-                assert!(total <= forwarded, "over-counted: {total} > {forwarded}");
-                (total == forwarded).then_some(())
-            }
-        },
-    )
-    .await;
+    until_counted(&class.profesor.url, before, forwarded).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

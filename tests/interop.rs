@@ -36,6 +36,21 @@ async fn python() -> Option<&'static str> {
     }
 }
 
+/// Runs a Python client to the end; returns what it printed, failing the
+/// test if it failed.
+async fn run_python(python: &str, name: &str, args: &[&str]) -> String {
+    let output = Command::new(python)
+        .arg(script(name))
+        .args(args)
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{name}: {stdout}\n{stderr}");
+    stdout
+}
+
 /// Starts a Python server that prints `Servidor escuchando en HOST:PORT`
 /// and returns it with the port it got.
 async fn python_server(python: &str, name: &str, args: &[&str]) -> (Child, u16) {
@@ -67,19 +82,8 @@ async fn python_server(python: &str, name: &str, args: &[&str]) -> (Child, u16) 
 async fn a_notebook_student_talks_to_our_docencio() {
     let Some(python) = python().await else { return };
     let class = start_class().await;
-    let output = Command::new(python)
-        .arg(script("estudiante_cuaderno.py"))
-        .arg("127.0.0.1")
-        .arg(class.docencio_addr.port().to_string())
-        .output()
-        .await
-        .unwrap();
-    let stdout = String::from_utf8(output.stdout).unwrap();
-    assert!(
-        output.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let port = class.docencio_addr.port().to_string();
+    let stdout = run_python(python, "estudiante_cuaderno.py", &["127.0.0.1", &port]).await;
     let answers: Vec<&str> = stdout
         .lines()
         .filter_map(|line| line.strip_prefix("Respuesta recibida: "))
@@ -114,34 +118,14 @@ async fn the_notebooks_tareo_works_behind_our_docencio() {
     // Docencio refuses these itself: the notebook's Tareo would never answer.
     assert!(student.ask("Hola").await.starts_with("Error: "));
     assert_eq!(student.ask("Contenido").await, CONTENIDO_ANSWER);
-    let url = profesor.url.clone();
-    eventually(Duration::from_secs(10), "10 answers counted", || {
-        let url = url.clone();
-        async move {
-            let total = profesor_total(&url).await;
-            assert!(total <= 10, "over-counted: {total}");
-            (total == 10).then_some(())
-        }
-    })
-    .await;
+    until_counted(&profesor.url, 0, 10).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_notebooks_http_calls_work_against_our_profesor() {
     let Some(python) = python().await else { return };
     let profesor = start_profesor().await;
-    let output = Command::new(python)
-        .arg(script("profesor_cliente.py"))
-        .arg(&profesor.url)
-        .output()
-        .await
-        .unwrap();
-    let stdout = String::from_utf8(output.stdout).unwrap();
-    assert!(
-        output.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let stdout = run_python(python, "profesor_cliente.py", &[&profesor.url]).await;
     let calls: Vec<serde_json::Value> = stdout
         .lines()
         .map(|line| serde_json::from_str(line).unwrap())

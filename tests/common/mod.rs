@@ -277,3 +277,19 @@ pub fn is_relayed_answer(text: &str) -> bool {
     text.strip_prefix(aula::wire::texts::RELAYED_PREFIX)
         .is_some_and(|answer| aula::wire::texts::ANSWERS.contains(&answer))
 }
+
+/// Waits until Profesor's count has moved by exactly `expected` from
+/// `before`; fails at once if it ever moves by more (a double count), or
+/// after 20 s if it never gets there (a lost one).
+pub async fn until_counted(url: &str, before: u64, expected: u64) {
+    eventually(
+        Duration::from_secs(20),
+        &format!("Profesor to count {expected} more"),
+        || async move {
+            let counted = profesor_total(url).await - before;
+            assert!(counted <= expected, "over-counted: {counted} > {expected}");
+            (counted == expected).then_some(())
+        },
+    )
+    .await;
+}

@@ -22,9 +22,10 @@ use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
 use crate::retry;
+use crate::telemetry;
 use crate::wire::codec::{frame_codec, is_frame_too_large};
 use crate::wire::texts::LISTENING;
-use crate::wire::{Answer, Refusal};
+use crate::wire::{preview, Answer, Question, Refusal};
 
 /// An answer being worked out; boxed because each role mixes ready answers
 /// with ones that wait on a peer.
@@ -32,9 +33,9 @@ pub type PendingAnswer = Pin<Box<dyn Future<Output = Answer> + Send>>;
 
 /// How a role answers. One value is shared by all connections of a server.
 pub trait Responder: Send + Sync + 'static {
-    /// The answer to one frame body (not yet parsed: parsing, and refusing,
-    /// is the role's).
-    fn answer(&self, body: Bytes) -> PendingAnswer;
+    /// The answer to one question. Frames that are not a question (empty,
+    /// not UTF-8, unknown) are refused by the server before this is called.
+    fn answer(&self, question: Question) -> PendingAnswer;
 
     /// Called once answers have been written to the client, with how many of
     /// them were [`Answer::Relayed`], so that whatever must follow an answer
@@ -204,7 +205,14 @@ async fn serve_connection<R: Responder>(
             frame = questions.next(), if reading && in_flight.len() < limits.max_in_flight => {
                 match frame {
                     Some(Ok(body)) => {
-                        in_flight.push_back(responder.answer(body.freeze()));
+                        let question = Question::parse(&body);
+                        if telemetry::budget().allow() {
+                            info!("Recibimos una pregunta: {}", preview(&body));
+                        }
+                        in_flight.push_back(match question {
+                            Ok(question) => responder.answer(question),
+                            Err(refusal) => Box::pin(std::future::ready(refusal.into())),
+                        });
                         idle.as_mut().reset(Instant::now() + limits.idle_timeout);
                     }
                     Some(Err(err)) if is_frame_too_large(&err) => {

@@ -7,7 +7,6 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use rand::seq::IndexedRandom;
 use tokio::net::TcpListener;
 use tracing::info;
@@ -16,7 +15,7 @@ use crate::profesor::ProfesorClient;
 use crate::server::{serve, PendingAnswer, Responder, ServerLimits};
 use crate::telemetry;
 use crate::wire::texts::ANSWERS;
-use crate::wire::{preview, Answer, Peer, Question, Refusal};
+use crate::wire::{Answer, Peer, Question, Refusal};
 
 /// Tareo's configuration.
 #[derive(Debug, Clone)]
@@ -65,20 +64,16 @@ struct Tareo {
 }
 
 impl Responder for Tareo {
-    fn answer(&self, body: Bytes) -> PendingAnswer {
-        let question = Question::parse(&body);
-        if telemetry::budget().allow() {
-            info!("Recibimos una pregunta: {}", preview(&body));
-        }
+    fn answer(&self, question: Question) -> PendingAnswer {
         match question {
-            Ok(Question::Tarea) => {
+            Question::Tarea => {
                 let texto = ANSWERS
                     .choose(&mut rand::rng())
                     .copied()
                     .unwrap_or(ANSWERS[0]);
                 Box::pin(std::future::ready(Answer::Local(texto.to_owned())))
             }
-            Ok(Question::PreguntaDificil) => {
+            Question::PreguntaDificil => {
                 let profesor = self.profesor.clone();
                 Box::pin(async move {
                     match profesor.respuesta().await {
@@ -98,8 +93,7 @@ impl Responder for Tareo {
                     }
                 })
             }
-            Ok(Question::Contenido) => Box::pin(std::future::ready(Refusal::NotForTareo.into())),
-            Err(refusal) => Box::pin(std::future::ready(refusal.into())),
+            Question::Contenido => Box::pin(std::future::ready(Refusal::NotForTareo.into())),
         }
     }
 }

@@ -12,7 +12,6 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -20,9 +19,9 @@ use tracing::{info, warn};
 
 use crate::profesor::ProfesorClient;
 use crate::server::{serve, PendingAnswer, Responder, ServerLimits};
-use crate::telemetry;
+
 use crate::wire::texts::{CONTENIDO_ANSWER, ERROR_PREFIX, RELAYED_PREFIX};
-use crate::wire::{preview, Answer, Question, Refusal};
+use crate::wire::{Answer, Question, Refusal};
 use notifier::Notifier;
 use tareo_link::TareoLink;
 
@@ -107,20 +106,15 @@ struct Docencio {
 }
 
 impl Responder for Docencio {
-    fn answer(&self, body: Bytes) -> PendingAnswer {
-        let question = Question::parse(&body);
-        if telemetry::budget().allow() {
-            info!("Recibimos una pregunta: {}", preview(&body));
-        }
+    fn answer(&self, question: Question) -> PendingAnswer {
         match question {
-            Ok(Question::Contenido) => Box::pin(std::future::ready(Answer::Local(
+            Question::Contenido => Box::pin(std::future::ready(Answer::Local(
                 CONTENIDO_ANSWER.to_owned(),
             ))),
-            Ok(question) => {
+            Question::Tarea | Question::PreguntaDificil => {
                 let tareo = self.tareo.clone();
                 Box::pin(async move { relay(tareo.ask(question).await) })
             }
-            Err(refusal) => Box::pin(std::future::ready(refusal.into())),
         }
     }
 

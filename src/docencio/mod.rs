@@ -19,7 +19,6 @@ use tracing::{info, warn};
 
 use crate::profesor::ProfesorClient;
 use crate::server::{serve, PendingAnswer, Responder, ServerLimits};
-
 use crate::wire::texts::{CONTENIDO_ANSWER, ERROR_PREFIX, RELAYED_PREFIX};
 use crate::wire::{Answer, Question, Refusal};
 use notifier::Notifier;

@@ -193,7 +193,9 @@ async fn serve_connection<R: Responder>(
                         return;
                     }
                     Err(_) => {
-                        info!("{peer}: no lee sus respuestas hace {:?}; se cierra la conexión", limits.idle_timeout);
+                        if telemetry::budget().allow() {
+                            info!("{peer}: no lee sus respuestas hace {:?}; se cierra la conexión", limits.idle_timeout);
+                        }
                         return;
                     }
                 }
@@ -216,13 +218,17 @@ async fn serve_connection<R: Responder>(
                         idle.as_mut().reset(Instant::now() + limits.idle_timeout);
                     }
                     Some(Err(err)) if is_frame_too_large(&err) => {
-                        warn!("{peer}: mensaje de más de {} bytes; se responde con error y se cierra", limits.max_frame);
+                        if telemetry::budget().allow() {
+                            warn!("{peer}: mensaje de más de {} bytes; se responde con error y se cierra", limits.max_frame);
+                        }
                         let refusal = Refusal::FrameTooLarge { limit: limits.max_frame };
                         in_flight.push_back(Box::pin(std::future::ready(Answer::from(refusal))));
                         reading = false;
                     }
                     Some(Err(err)) => {
-                        info!("{peer}: conexión cortada a mitad de un mensaje ({err}); se cierra");
+                        if telemetry::budget().allow() {
+                            info!("{peer}: conexión cortada a mitad de un mensaje ({err}); se cierra");
+                        }
                         return;
                     }
                     None => {
@@ -232,7 +238,9 @@ async fn serve_connection<R: Responder>(
                 }
             }
             () = &mut idle, if reading && in_flight.is_empty() => {
-                info!("{peer}: sin actividad por {:?}; se cierra la conexión", limits.idle_timeout);
+                if telemetry::budget().allow() {
+                    info!("{peer}: sin actividad por {:?}; se cierra la conexión", limits.idle_timeout);
+                }
                 return;
             }
             () = shutdown.cancelled(), if reading => {

@@ -84,7 +84,9 @@ impl Responder for Tareo {
                             Answer::Local(texto)
                         }
                         Err(err) => {
-                            tracing::warn!("Profesor no respondió: {err}");
+                            if telemetry::budget().allow() {
+                                tracing::warn!("Profesor no respondió: {err}");
+                            }
                             Answer::Refused(Refusal::Unavailable {
                                 peer: Peer::Profesor,
                                 detail: format!("{}: {err}", profesor.base_url()),

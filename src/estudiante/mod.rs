@@ -181,7 +181,9 @@ impl Student {
             match connected {
                 Ok(stream) => {
                     if failures > 0 || report.connections > 0 {
-                        info!("Reconectado a Docencio en {}", self.config.docencio_addr);
+                        if telemetry::budget().allow() {
+                            info!("Reconectado a Docencio en {}", self.config.docencio_addr);
+                        }
                     } else {
                         debug!("Cliente conectado exitosamente al servidor.");
                     }
@@ -195,10 +197,12 @@ impl Student {
                     failures += 1;
                     let delay = backoff.next().unwrap_or(retry::MAX_RETRY_DELAY);
                     if failures == 1 || failures % 30 == 0 {
-                        warn!(
-                            "Esperando a Docencio en {} ({err}); reintentando",
-                            self.config.docencio_addr
-                        );
+                        if telemetry::budget().allow() {
+                            warn!(
+                                "Esperando a Docencio en {} ({err}); reintentando",
+                                self.config.docencio_addr
+                            );
+                        }
                     }
                     tokio::select! {
                         () = self.shutdown.cancelled() => break,
@@ -265,7 +269,9 @@ impl Student {
                 self.progress.errors.fetch_add(1, Ordering::Relaxed);
             } else if !question.is_answered_by(&text) {
                 report.wrong += 1;
-                warn!("Respuesta inesperada a '{question}': {text}");
+                if telemetry::budget().allow() {
+                    warn!("Respuesta inesperada a '{question}': {text}");
+                }
             }
             if telemetry::budget().allow() {
                 info!("Respuesta recibida: {text}");
@@ -293,8 +299,10 @@ impl Student {
         report.lost += lost;
         self.progress.errors.fetch_add(lost, Ordering::Relaxed);
         outstanding.clear();
-        warn!(
-            "Conexión con Docencio perdida ({why}); {lost} pregunta(s) sin respuesta; reconectando"
-        );
+        if telemetry::budget().allow() {
+            warn!(
+                "Conexión con Docencio perdida ({why}); {lost} pregunta(s) sin respuesta; reconectando"
+            );
+        }
     }
 }

@@ -196,13 +196,11 @@ impl Student {
                 Err(err) => {
                     failures += 1;
                     let delay = backoff.next().unwrap_or(retry::MAX_RETRY_DELAY);
-                    if failures == 1 || failures % 30 == 0 {
-                        if telemetry::budget().allow() {
-                            warn!(
-                                "Esperando a Docencio en {} ({err}); reintentando",
-                                self.config.docencio_addr
-                            );
-                        }
+                    if (failures == 1 || failures % 30 == 0) && telemetry::budget().allow() {
+                        warn!(
+                            "Esperando a Docencio en {} ({err}); reintentando",
+                            self.config.docencio_addr
+                        );
                     }
                     tokio::select! {
                         () = self.shutdown.cancelled() => break,

@@ -124,6 +124,27 @@ async fn declared_length_over_the_limit_gets_an_error_then_the_connection_closes
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_over_limit_frame_sent_whole_still_gets_its_error_before_the_close() {
+    for server in BOTH {
+        let (addr, _class) = server_under_test(server, ServerLimits::default()).await;
+        let mut client = Client::connect(addr).await;
+        // The whole oversized frame is already on its way when the server
+        // refuses it: unread bytes must not turn the close into a reset that
+        // swallows the error.
+        client.write_raw(&frame(&vec![b'x'; 200_000])).await;
+        let answer = client.read().await;
+        assert!(
+            answer.starts_with("Error: mensaje demasiado largo"),
+            "{server:?}: {answer}"
+        );
+        assert!(
+            client.closed_within(Duration::from_secs(5)).await,
+            "{server:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_frame_limit_is_configurable_and_exact() {
     let limits = ServerLimits {
         max_frame: 16,

@@ -95,8 +95,12 @@ impl Notifier {
             };
             match profesor.contar(cantidad).await {
                 Ok(conteo) => {
-                    self.pending.fetch_sub(cantidad, Ordering::AcqRel);
+                    // A Profesor without `total` ignores the body and counted
+                    // one, whatever we asked (it may have been swapped for the
+                    // notebook's since the last reply).
                     batching = conteo.total.is_some();
+                    let counted = if batching { cantidad } else { 1 };
+                    self.pending.fetch_sub(counted, Ordering::AcqRel);
                     if failures > 0 {
                         info!("Profesor vuelve a responder en {}", profesor.base_url());
                     }

@@ -31,7 +31,7 @@ use tracing::{debug, info, warn};
 
 use crate::retry;
 use crate::wire::codec::DEFAULT_MAX_FRAME;
-use crate::wire::{frame_codec, Peer, Question, Refusal};
+use crate::wire::{describe_io_error, frame_codec, Peer, Question, Refusal};
 
 /// Questions on the wire at once on one connection. Kept below Tareo's
 /// default per-connection limit (256) so Tareo never stops reading us while
@@ -179,7 +179,7 @@ impl Lane {
                         }
                     }
                 }
-                Ok(Err(err)) => err.to_string(),
+                Ok(Err(err)) => describe_io_error(&err),
                 Err(_) => format!("sin respuesta en {:?}", self.answer_timeout),
             };
             for request in self.carried.drain(..) {
@@ -248,7 +248,7 @@ impl Lane {
                         Some(request) => request.answer(decode(body.freeze())),
                         None => break SessionEnd::Lost("Tareo respondió algo que nadie preguntó".into()),
                     },
-                    Some(Err(err)) => break SessionEnd::Lost(format!("error al leer: {err}")),
+                    Some(Err(err)) => break SessionEnd::Lost(format!("error al leer: {}", describe_io_error(&err))),
                     None => break SessionEnd::Lost("Tareo cerró la conexión".into()),
                 },
                 () = sleep_until(oldest.unwrap_or_else(Instant::now)), if oldest.is_some() => {
@@ -320,7 +320,10 @@ impl Lane {
         };
         match timeout_at(write_by, write).await {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(err)) => Err(SessionEnd::Lost(format!("error al escribir: {err}"))),
+            Ok(Err(err)) => Err(SessionEnd::Lost(format!(
+                "error al escribir: {}",
+                describe_io_error(&err)
+            ))),
             Err(_) => Err(SessionEnd::Lost("Tareo no lee sus preguntas".into())),
         }
     }

@@ -31,7 +31,7 @@ use crate::retry;
 use crate::telemetry;
 use crate::wire::codec::DEFAULT_MAX_FRAME;
 use crate::wire::texts::ERROR_PREFIX;
-use crate::wire::{frame_codec, Question};
+use crate::wire::{describe_io_error, frame_codec, Question};
 
 /// The simulation's configuration.
 #[derive(Debug, Clone)]
@@ -198,8 +198,9 @@ impl Student {
                     let delay = backoff.next().unwrap_or(retry::MAX_RETRY_DELAY);
                     if (failures == 1 || failures % 30 == 0) && telemetry::budget().allow() {
                         warn!(
-                            "Esperando a Docencio en {} ({err}); reintentando",
-                            self.config.docencio_addr
+                            "Esperando a Docencio en {} ({}); reintentando",
+                            self.config.docencio_addr,
+                            describe_io_error(&err)
                         );
                     }
                     tokio::select! {
@@ -227,13 +228,13 @@ impl Student {
                     .feed(Bytes::from_static(question.as_str().as_bytes()))
                     .await
                 {
-                    return self.lost(report, &mut outstanding, &err.to_string());
+                    return self.lost(report, &mut outstanding, &describe_io_error(&err));
                 }
                 outstanding.push_back((question, Instant::now()));
                 report.sent += 1;
             }
             if let Err(err) = SinkExt::<Bytes>::flush(&mut framed).await {
-                return self.lost(report, &mut outstanding, &err.to_string());
+                return self.lost(report, &mut outstanding, &describe_io_error(&err));
             }
             if outstanding.is_empty() {
                 return;
@@ -247,7 +248,9 @@ impl Student {
             };
             let body = match frame {
                 Ok(Some(Ok(body))) => body,
-                Ok(Some(Err(err))) => return self.lost(report, &mut outstanding, &err.to_string()),
+                Ok(Some(Err(err))) => {
+                    return self.lost(report, &mut outstanding, &describe_io_error(&err))
+                }
                 Ok(None) => {
                     return self.lost(report, &mut outstanding, "Docencio cerró la conexión")
                 }

@@ -12,8 +12,8 @@ pub enum ProfesorError {
     BadUrl(String),
     #[error("sin respuesta en {0:?}")]
     Timeout(Duration),
-    #[error("no se pudo conectar a {0}")]
-    Unreachable(String),
+    #[error("no se pudo conectar")]
+    Unreachable,
     #[error("respondió HTTP {0}")]
     Status(u16),
     #[error("respuesta inesperada: {0}")]
@@ -112,7 +112,7 @@ impl ProfesorClient {
         if err.is_timeout() {
             ProfesorError::Timeout(self.timeout)
         } else if err.is_connect() {
-            ProfesorError::Unreachable(self.base.clone())
+            ProfesorError::Unreachable
         } else {
             ProfesorError::Other(error_chain(&err))
         }

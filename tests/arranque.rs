@@ -251,3 +251,69 @@ async fn a_question_caught_by_a_closing_tareo_link_is_asked_again_not_failed() {
         "Respuesta del Tareo o Profesor: Actualizamos los tests"
     );
 }
+
+/// A Profesor that drops the first `POST /preguntas` after reading it (as if
+/// the reply were lost) and answers the rest, recording each request's
+/// `Idempotency-Key`.
+async fn forgetful_profesor() -> (SocketAddr, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let keys = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = keys.clone();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let mut request = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                match stream.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => request.extend_from_slice(&buf[..n]),
+                }
+            }
+            let text = String::from_utf8_lossy(&request).to_lowercase();
+            let key = text
+                .lines()
+                .find_map(|l| l.strip_prefix("idempotency-key: "))
+                .unwrap_or("")
+                .trim()
+                .to_owned();
+            let first = {
+                let mut keys = seen.lock().unwrap();
+                keys.push(key);
+                keys.len() == 1
+            };
+            if first {
+                continue; // read, counted, never answered
+            }
+            let body =
+                r#"{"texto": "Llevamos: 1 preguntas respondidas", "método": "POST", "total": 1}"#;
+            let reply = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = stream.write_all(reply.as_bytes()).await;
+        }
+    });
+    (addr, keys)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_report_whose_reply_was_lost_is_retried_with_the_same_idempotency_key() {
+    let (profesor_addr, keys) = forgetful_profesor().await;
+    let profesor_url = format!("http://{profesor_addr}");
+    let (tareo_addr, _tareo) = start_tareo(&profesor_url).await;
+    let (docencio_addr, _docencio) = start_docencio(&tareo_addr.to_string(), &profesor_url).await;
+    let mut student = Client::connect(docencio_addr).await;
+    assert!(is_relayed_answer(&student.ask("Tarea").await));
+    let keys = eventually(Duration::from_secs(10), "the report to be retried", || {
+        let keys = keys.clone();
+        async move {
+            let keys = keys.lock().unwrap().clone();
+            (keys.len() >= 2).then_some(keys)
+        }
+    })
+    .await;
+    assert!(!keys[0].is_empty(), "no Idempotency-Key sent");
+    assert_eq!(keys[0], keys[1], "a retry must reuse its key");
+}

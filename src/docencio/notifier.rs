@@ -6,7 +6,8 @@
 //! The first POST carries no body, as the notebook's does; when Profesor's
 //! reply shows it is aula's (it has `total`), later POSTs send everything
 //! pending at once as `{"cantidad": k}`. A Profesor written from the
-//! notebook gets one POST per answer, so its count is right too.
+//! notebook gets one POST per answer, so its count is right too. Each report
+//! carries an `Idempotency-Key`, reused when the report is retried.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -67,6 +68,13 @@ impl Notifier {
         shutdown: CancellationToken,
     ) {
         let mut batching = false;
+        // Every report carries a key unique to this process and report; a
+        // failed report is retried as it was (same key, same cantidad), so
+        // a report that reached Profesor but whose reply was lost is not
+        // counted twice.
+        let instance = format!("{:016x}", rand::random::<u64>());
+        let mut reports = 0u64;
+        let mut retrying: Option<(String, u64)> = None;
         let mut backoff = retry::backoff();
         let mut failures = 0u64;
         let mut flush_deadline: Option<Instant> = None;
@@ -88,12 +96,16 @@ impl Notifier {
                 warn!("Docencio se detiene con {pending} avisos a Profesor sin entregar");
                 return;
             }
-            let cantidad = if batching {
-                pending.min(MAX_CANTIDAD)
-            } else {
-                1
-            };
-            match profesor.contar(cantidad).await {
+            let (key, cantidad) = retrying.take().unwrap_or_else(|| {
+                reports += 1;
+                let cantidad = if batching {
+                    pending.min(MAX_CANTIDAD)
+                } else {
+                    1
+                };
+                (format!("docencio-{instance}-{reports}"), cantidad)
+            });
+            match profesor.contar(cantidad, Some(&key)).await {
                 Ok(conteo) => {
                     // A Profesor without `total` ignores the body and counted
                     // one, whatever we asked (it may have been swapped for the
@@ -111,6 +123,7 @@ impl Notifier {
                     }
                 }
                 Err(err) => {
+                    retrying = Some((key, cantidad));
                     failures += 1;
                     let delay = backoff.next().unwrap_or(retry::MAX_RETRY_DELAY);
                     if failures == 1 || failures % 30 == 0 {

@@ -79,10 +79,18 @@ impl ProfesorClient {
 
     /// `POST /preguntas`: tells Profesor that `cantidad` more questions were
     /// answered. One is sent with no body, exactly as the notebook does, so
-    /// any Profesor understands it.
-    pub async fn contar(&self, cantidad: u64) -> Result<Conteo, ProfesorError> {
+    /// any Profesor understands it. The same `idempotency_key` sent again
+    /// (a retry) is counted once by a Profesor that supports it.
+    pub async fn contar(
+        &self,
+        cantidad: u64,
+        idempotency_key: Option<&str>,
+    ) -> Result<Conteo, ProfesorError> {
         let url = format!("{}/preguntas", self.base);
         let mut request = self.http.post(&url);
+        if let Some(key) = idempotency_key {
+            request = request.header(super::routes::IDEMPOTENCY_KEY, key);
+        }
         if cantidad != 1 {
             request = request.json(&serde_json::json!({ "cantidad": cantidad }));
         }

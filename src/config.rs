@@ -140,8 +140,11 @@ impl DocencioArgs {
 }
 
 /// Estudiante: N simulated students asking random questions to Docencio.
+///
+/// Prints a summary when done (or on Ctrl-C); exits 1 if any answer was
+/// neither an `Error: ...` nor right for its question.
 #[derive(Debug, Parser)]
-#[command(name = "estudiante", version, about)]
+#[command(name = "estudiante", version, about, long_about)]
 pub struct EstudianteArgs {
     /// Docencio's address (HOST:PORT)
     #[arg(long, env = "AULA_DOCENCIO_ADDR", default_value = DEFAULT_DOCENCIO_BIND)]

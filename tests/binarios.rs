@@ -348,3 +348,40 @@ fn ctrl_c_on_the_launch_script_stops_the_whole_class_and_exits_0() {
         "docencio left running"
     );
 }
+
+#[test]
+fn estudiante_exits_1_when_answers_are_wrong_for_their_questions() {
+    use std::io::{Read, Write};
+    // A Docencio that answers every question with the same wrong text, as
+    // the notebook's Docencio does with its length bytes inside the answer.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut header = [0u8; 4];
+        while stream.read_exact(&mut header).is_ok() {
+            let mut body = vec![0u8; u32::from_be_bytes(header) as usize];
+            stream.read_exact(&mut body).unwrap();
+            let answer =
+                b"Respuesta del Tareo o Profesor: \x00\x00\x00\x1b No puedes usar esa libreria";
+            stream
+                .write_all(&(answer.len() as u32).to_be_bytes())
+                .unwrap();
+            stream.write_all(answer).unwrap();
+        }
+    });
+    let output = Command::new(bin("estudiante"))
+        .args([
+            "--docencio-addr",
+            &addr.to_string(),
+            "--questions",
+            "3",
+            "--no-pause",
+        ])
+        .args(["--only", "Tarea"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("incorrectas: 3"), "{stdout}");
+}

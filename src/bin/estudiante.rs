@@ -1,14 +1,23 @@
 //! `estudiante`: N simulated students asking Docencio. Prints a summary on
 //! stdout when done (or on Ctrl-C). See `estudiante --help`.
 
+use std::process::ExitCode;
+
 use aula::config::EstudianteArgs;
 use aula::{estudiante, shutdown, telemetry};
 use clap::Parser;
 
 #[tokio::main]
-async fn main() {
+async fn main() -> ExitCode {
     let args = EstudianteArgs::parse();
     telemetry::init();
     let summary = estudiante::run(args.config(), shutdown::signal()).await;
     println!("{summary}");
+    // An answer that is not an error and not right for its question means a
+    // peer breaks the protocol: worth a failing exit for scripts.
+    if summary.total.wrong > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
 }

@@ -26,6 +26,13 @@ pub fn backoff() -> impl Iterator<Item = Duration> + Send {
         .map(|delay| delay.min(MAX_RETRY_DELAY))
 }
 
+/// Whether the `failures`-th failure in a row deserves a log line: the
+/// first, then one every 30 (about a minute at the 2 s cap), so a peer that
+/// stays down is visible without flooding the terminal.
+pub fn worth_reporting(failures: u64) -> bool {
+    failures == 1 || failures.is_multiple_of(30)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -37,5 +44,11 @@ mod tests {
         assert!(delays[0] < Duration::from_millis(200));
         assert!(delays.iter().all(|d| *d <= MAX_RETRY_DELAY));
         assert!(delays[199] >= Duration::from_secs(1));
+    }
+
+    #[test]
+    fn reports_the_first_failure_then_every_thirtieth() {
+        let reported: Vec<u64> = (1..=90).filter(|n| worth_reporting(*n)).collect();
+        assert_eq!(reported, [1, 30, 60, 90]);
     }
 }

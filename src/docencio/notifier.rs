@@ -126,7 +126,7 @@ impl Notifier {
                     retrying = Some((key, cantidad));
                     failures += 1;
                     let delay = backoff.next().unwrap_or(retry::MAX_RETRY_DELAY);
-                    if failures == 1 || failures % 30 == 0 {
+                    if retry::worth_reporting(failures) {
                         warn!(
                             "Error al conectar con el profesor en {} ({err}); {pending} avisos pendientes, reintentando",
                             profesor.base_url()

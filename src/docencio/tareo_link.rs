@@ -187,9 +187,7 @@ impl Lane {
             }
             failures += 1;
             let delay = backoff.next().unwrap_or(retry::MAX_RETRY_DELAY);
-            // One line when it starts, then one every ~30 tries: visible,
-            // never a flood while Tareo stays down.
-            if failures == 1 || failures % 30 == 0 {
+            if retry::worth_reporting(failures) {
                 warn!(
                     "Esperando a Tareo en {} ({error}); reintentando cada {:?} como máximo",
                     self.addr,

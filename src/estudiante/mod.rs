@@ -196,7 +196,7 @@ impl Student {
                 Err(err) => {
                     failures += 1;
                     let delay = backoff.next().unwrap_or(retry::MAX_RETRY_DELAY);
-                    if (failures == 1 || failures % 30 == 0) && telemetry::budget().allow() {
+                    if retry::worth_reporting(failures) && telemetry::budget().allow() {
                         warn!(
                             "Esperando a Docencio en {} ({}); reintentando",
                             self.config.docencio_addr,

@@ -11,7 +11,9 @@
 //! an `Error: ...` naming Tareo when it is down, cut off, or silent. When the
 //! oldest question on a connection times out, the FIFO can no longer be
 //! trusted to match answers (the notebook's Tareo simply never answers some
-//! inputs), so the connection is dropped and opened again.
+//! inputs), so the connection is dropped and opened again. Questions still
+//! within their time when a connection is lost are asked once more on the
+//! next one: questions are pure reads, so asking twice is harmless.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};

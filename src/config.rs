@@ -83,7 +83,7 @@ pub struct TareoArgs {
     #[arg(long, env = "AULA_TAREO_BIND", default_value = DEFAULT_TAREO_BIND)]
     pub bind: String,
     /// Profesor's base URL
-    #[arg(long, env = "AULA_PROFESOR_URL", default_value = DEFAULT_PROFESOR_URL)]
+    #[arg(long, env = "AULA_PROFESOR_URL", default_value = DEFAULT_PROFESOR_URL, value_parser = parse_profesor_url)]
     pub profesor_url: String,
     /// Milliseconds to wait for Profesor before answering `Error: ...`; below
     /// Docencio's timeout so the error that reaches the student names Profesor
@@ -115,7 +115,7 @@ pub struct DocencioArgs {
     #[arg(long, env = "AULA_TAREO_ADDR", default_value = DEFAULT_TAREO_BIND)]
     pub tareo_addr: String,
     /// Profesor's base URL, told of every answered question
-    #[arg(long, env = "AULA_PROFESOR_URL", default_value = DEFAULT_PROFESOR_URL)]
+    #[arg(long, env = "AULA_PROFESOR_URL", default_value = DEFAULT_PROFESOR_URL, value_parser = parse_profesor_url)]
     pub profesor_url: String,
     /// Long-lived connections to Tareo shared by all students
     #[arg(long, env = "AULA_TAREO_CONNECTIONS", default_value_t = 1)]
@@ -188,6 +188,11 @@ impl EstudianteArgs {
     }
 }
 
+/// Refuses a bad URL when flags are read, before anything binds a port.
+fn parse_profesor_url(text: &str) -> Result<String, String> {
+    profesor::client::normalize_base_url(text).map_err(|err| err.to_string())
+}
+
 fn parse_question(text: &str) -> Result<Question, String> {
     Question::parse(text.as_bytes()).map_err(|refusal| refusal.to_string())
 }
@@ -213,6 +218,15 @@ mod tests {
         assert_eq!(config.answer_timeout, Duration::from_secs(5));
         assert_eq!(config.limits.idle_timeout, Duration::from_secs(60));
         assert_eq!(config.limits.max_frame, 64 * 1024);
+    }
+
+    #[test]
+    fn a_bad_profesor_url_is_refused_with_the_flags() {
+        let err = TareoArgs::try_parse_from(["tareo", "--profesor-url", "localhost:4444"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("URL de Profesor inválida"), "{err}");
+        assert!(DocencioArgs::try_parse_from(["docencio", "--profesor-url", "nada"]).is_err());
     }
 
     #[test]

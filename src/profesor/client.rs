@@ -44,11 +44,7 @@ impl ProfesorClient {
     /// A client for the API at `base_url` (e.g. `http://127.0.0.1:4444`);
     /// every request gives up after `timeout`.
     pub fn new(base_url: &str, timeout: Duration) -> Result<Self, ProfesorError> {
-        let base = base_url.trim_end_matches('/').to_owned();
-        let parsed = reqwest::Url::parse(&base).map_err(|_| ProfesorError::BadUrl(base.clone()))?;
-        if !matches!(parsed.scheme(), "http" | "https") || parsed.host().is_none() {
-            return Err(ProfesorError::BadUrl(base));
-        }
+        let base = normalize_base_url(base_url)?;
         let http = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout)
@@ -124,6 +120,16 @@ impl ProfesorClient {
         } else {
             ProfesorError::Other(error_chain(&err))
         }
+    }
+}
+
+/// Profesor's base URL without a trailing `/`, or why it is not one: it must
+/// be `http://` (or `https://`) with a host, as in `http://127.0.0.1:4444`.
+pub fn normalize_base_url(base_url: &str) -> Result<String, ProfesorError> {
+    let base = base_url.trim_end_matches('/').to_owned();
+    match reqwest::Url::parse(&base) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => Ok(base),
+        _ => Err(ProfesorError::BadUrl(base)),
     }
 }
 

@@ -158,15 +158,15 @@ trap on_signal INT TERM
 
 start profesor "$bin/profesor"
 wait_ready profesor "HTTP en $AULA_PROFESOR_BIND" http_ready
-# Ready: it said so (after all its set-up) and its port accepts.
-listening() { grep -q "Servidor escuchando en" "$log_dir/$1.log" 2>/dev/null && accepts "$2"; }
+# Ready when the port accepts: both validate their flags before binding, so
+# this holds whatever RUST_LOG hides.
 start tareo "$bin/tareo"
-wait_ready tareo "puerto $AULA_TAREO_BIND" listening tareo "$AULA_TAREO_BIND"
+wait_ready tareo "puerto $AULA_TAREO_BIND" accepts "$AULA_TAREO_BIND"
 start docencio "$bin/docencio"
-wait_ready docencio "puerto $AULA_DOCENCIO_BIND" listening docencio "$AULA_DOCENCIO_BIND"
+wait_ready docencio "puerto $AULA_DOCENCIO_BIND" accepts "$AULA_DOCENCIO_BIND"
 start estudiante "$bin/estudiante" --students "$students" "${student_args[@]}"
 # Its first line comes after its signal handlers are in place: from then on
-# Ctrl-C gets the students' summary.
+# Ctrl-C gets the students' summary (at most 5 s, for a RUST_LOG that hides it).
 student_started() { grep -q "Inicializando" "$log_dir/estudiante.log" 2>/dev/null; }
 for _ in $(seq 1 100); do student_started && break; alive estudiante || break; sleep 0.05; done
 

@@ -62,6 +62,26 @@ fn run_with_timeout(mut cmd: Command, limit: Duration) -> Output {
     }
 }
 
+/// Sends `signal` (as `kill` spells it) and waits for the exit, failing
+/// the test if the process is still running after `limit`.
+fn signal_and_wait(child: &mut Child, signal: &str, limit: Duration) -> std::process::ExitStatus {
+    Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status()
+        .unwrap();
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(
+            started.elapsed() < limit,
+            "still running {limit:?} after kill {signal}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 #[test]
 fn help_lists_every_contract_flag_with_its_environment_variable() {
     let cases: [(&str, &[&str]); 4] = [
@@ -139,21 +159,7 @@ fn a_server_on_port_0_logs_the_port_it_got_and_stops_cleanly_on_sigterm() {
             std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(),
             "{name}"
         );
-        Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .unwrap();
-        let started = Instant::now();
-        let status = loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                break status;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(10),
-                "{name} ignored SIGTERM"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        };
+        let status = signal_and_wait(&mut child, "-TERM", Duration::from_secs(10));
         assert!(status.success(), "{name} exited with {status}");
     }
 }
@@ -324,21 +330,7 @@ fn ctrl_c_on_the_launch_script_stops_the_whole_class_and_exits_0() {
             break;
         }
     }
-    Command::new("kill")
-        .args(["-INT", &script.id().to_string()])
-        .status()
-        .unwrap();
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = script.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "script ignored Ctrl-C"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = signal_and_wait(&mut script, "-INT", Duration::from_secs(30));
     assert!(status.success(), "{status}");
     let mut stdout = String::new();
     std::io::Read::read_to_string(&mut script.stdout.take().unwrap(), &mut stdout).unwrap();

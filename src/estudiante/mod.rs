@@ -29,7 +29,6 @@ pub use summary::{StudentReport, Summary};
 
 use crate::retry;
 use crate::telemetry;
-use crate::wire::codec::DEFAULT_MAX_FRAME;
 use crate::wire::texts::ERROR_PREFIX;
 use crate::wire::{describe_io_error, frame_codec, Question};
 
@@ -74,6 +73,10 @@ impl Default for Config {
 /// How often a class too large or too fast to follow line by line reports
 /// its progress.
 const PROGRESS_EVERY: Duration = Duration::from_secs(5);
+
+/// Largest answer read. Docencio's answers are a few dozen bytes; the
+/// bound only keeps a misbehaving peer from making a student allocate much.
+const ANSWER_LIMIT: usize = 1 << 20;
 
 /// Classes up to this size with pauses are followed line by line alone.
 const FOLLOWABLE_CLASS: usize = 10;
@@ -216,7 +219,7 @@ impl Student {
     /// Asks and reads on one connection until done, shutdown, or the
     /// connection is lost (questions then unanswered count as lost).
     async fn converse(&mut self, stream: TcpStream, report: &mut StudentReport) {
-        let mut framed = Framed::new(stream, frame_codec(DEFAULT_MAX_FRAME.max(1 << 20)));
+        let mut framed = Framed::new(stream, frame_codec(ANSWER_LIMIT));
         let mut outstanding: VecDeque<(Question, Instant)> = VecDeque::new();
         loop {
             while outstanding.len() < self.config.in_flight && self.has_more(report) {

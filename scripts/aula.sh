@@ -98,11 +98,26 @@ start() {
     tag=$(printf '%-10s| ' "$role")
   fi
   : > "$log_dir/$role.log"
-  "$@" < /dev/null > >(tee -a "$log_dir/$role.log" | sed -u "s/^/$tag/") 2>&1 &
+  # The prefixer ignores Ctrl-C and SIGTERM: a terminal's Ctrl-C reaches the
+  # whole process group, and the prefixer must outlive the role to show (and
+  # log) its last lines, such as the students' summary. It ends when the
+  # role's output closes.
+  "$@" < /dev/null > >(trap '' INT TERM; tee -a "$log_dir/$role.log" | sed -u "s/^/$tag/") 2>&1 &
   pid[$role]=$!
 }
 
-alive() { [[ -n "${pid[$1]:-}" ]] && kill -0 "${pid[$1]}" 2>/dev/null; }
+# True while ROLE's process runs. An exited child stays a zombie until bash
+# reaps it, and `kill -0` succeeds on a zombie: read its state instead.
+alive() {
+  local p="${pid[$1]:-}" state
+  [[ -n "$p" ]] || return 1
+  if [[ -d /proc/$p ]]; then
+    read -r _ _ state _ < "/proc/$p/stat" 2>/dev/null || return 1
+    [[ "$state" != Z ]]
+  else
+    kill -0 "$p" 2>/dev/null
+  fi
+}
 
 stop_all() {
   local role i

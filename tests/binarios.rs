@@ -62,24 +62,27 @@ fn run_with_timeout(mut cmd: Command, limit: Duration) -> Output {
     }
 }
 
-/// Sends `signal` (as `kill` spells it) and waits for the exit, failing
-/// the test if the process is still running after `limit`.
-fn signal_and_wait(child: &mut Child, signal: &str, limit: Duration) -> std::process::ExitStatus {
+/// Sends `signal` (as `kill` spells it) to `target` (a PID, or `-PGID` for
+/// a process group) and waits for `child` to exit; `None` if it is still
+/// running after `limit`.
+fn signal_and_wait(
+    child: &mut Child,
+    target: &str,
+    signal: &str,
+    limit: Duration,
+) -> Option<std::process::ExitStatus> {
     Command::new("kill")
-        .args([signal, &child.id().to_string()])
+        .args([signal, "--", target])
         .status()
         .unwrap();
     let started = Instant::now();
-    loop {
+    while started.elapsed() < limit {
         if let Some(status) = child.try_wait().unwrap() {
-            return status;
+            return Some(status);
         }
-        assert!(
-            started.elapsed() < limit,
-            "still running {limit:?} after kill {signal}"
-        );
         std::thread::sleep(Duration::from_millis(20));
     }
+    None
 }
 
 #[test]
@@ -159,7 +162,9 @@ fn a_server_on_port_0_logs_the_port_it_got_and_stops_cleanly_on_sigterm() {
             std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(),
             "{name}"
         );
-        let status = signal_and_wait(&mut child, "-TERM", Duration::from_secs(10));
+        let pid = child.id().to_string();
+        let status = signal_and_wait(&mut child, &pid, "-TERM", Duration::from_secs(10))
+            .unwrap_or_else(|| panic!("{name} still running 10 s after SIGTERM"));
         assert!(status.success(), "{name} exited with {status}");
     }
 }
@@ -318,23 +323,46 @@ fn ctrl_c_on_the_launch_script_stops_the_whole_class_and_exits_0() {
     cmd.env("AULA_DOCENCIO_BIND", &docencio_addr)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
+    // Its own process group, like a shell job: Ctrl-C signals the group.
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
     let mut script = cmd.spawn().unwrap();
+    let group = format!("-{}", script.id());
+    // Read both outputs all along, as a terminal does: a full pipe would
+    // stall the roles' logging and so their shutdown.
+    let mut stdout = script.stdout.take().unwrap();
+    let printed = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = std::io::Read::read_to_string(&mut stdout, &mut text);
+        text
+    });
+    let (started_tx, started_rx) = std::sync::mpsc::channel();
     let stderr = script.stderr.take().unwrap();
-    let mut lines = BufReader::new(stderr).lines();
-    loop {
-        let line = lines
-            .next()
-            .expect("script ended before the class started")
-            .unwrap();
-        if line.contains("clase en marcha") {
-            break;
+    let said = std::thread::spawn(move || {
+        let mut text = String::new();
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains("clase en marcha") {
+                let _ = started_tx.send(());
+            }
+            text.push_str(&line);
+            text.push('\n');
         }
+        text
+    });
+    started_rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the class did not start");
+    let status = signal_and_wait(&mut script, &group, "-INT", Duration::from_secs(30));
+    if status.is_none() {
+        // Clean up whatever is left so the output threads can finish.
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
+        let _ = script.wait();
     }
-    let status = signal_and_wait(&mut script, "-INT", Duration::from_secs(30));
-    assert!(status.success(), "{status}");
-    let mut stdout = String::new();
-    std::io::Read::read_to_string(&mut script.stdout.take().unwrap(), &mut stdout).unwrap();
-    assert!(stdout.contains("Resumen de la clase"), "{stdout}");
+    let stdout = printed.join().unwrap();
+    let stderr = said.join().unwrap();
+    let status =
+        status.unwrap_or_else(|| panic!("still running 30 s after Ctrl-C\n{stdout}\n{stderr}"));
+    assert!(status.success(), "{status}\n{stdout}\n{stderr}");
+    assert!(stdout.contains("Resumen de la clase"), "{stdout}\n{stderr}");
     assert!(
         std::net::TcpStream::connect(&docencio_addr).is_err(),
         "docencio left running"

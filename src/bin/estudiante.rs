@@ -1,6 +1,7 @@
 //! `estudiante`: N simulated students asking Docencio. Prints a summary on
 //! stdout when done (or on Ctrl-C). See `estudiante --help`.
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use aula::config::EstudianteArgs;
@@ -12,7 +13,9 @@ async fn main() -> ExitCode {
     let args = EstudianteArgs::parse();
     telemetry::init();
     let summary = estudiante::run(args.config(), shutdown::signal()).await;
-    println!("{summary}");
+    // Not println!: with stdout already closed (a pipe whose reader left on
+    // Ctrl-C) that would panic; the exit code still tells the outcome.
+    let _ = writeln!(std::io::stdout(), "{summary}");
     // An answer that is not an error and not right for its question means a
     // peer breaks the protocol: worth a failing exit for scripts.
     if summary.total.wrong > 0 {

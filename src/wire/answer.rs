@@ -9,7 +9,6 @@ use super::texts::ERROR_PREFIX;
 pub enum Peer {
     Tareo,
     Profesor,
-    Docencio,
 }
 
 impl fmt::Display for Peer {
@@ -17,7 +16,6 @@ impl fmt::Display for Peer {
         f.write_str(match self {
             Peer::Tareo => "Tareo",
             Peer::Profesor => "Profesor",
-            Peer::Docencio => "Docencio",
         })
     }
 }

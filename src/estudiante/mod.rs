@@ -78,6 +78,10 @@ const PROGRESS_EVERY: Duration = Duration::from_secs(5);
 /// bound only keeps a misbehaving peer from making a student allocate much.
 const ANSWER_LIMIT: usize = 1 << 20;
 
+/// On shutdown, how long a student waits for the answers to questions it
+/// already sent: longer than Docencio takes to answer anything (5 s).
+pub const STOP_GRACE: Duration = Duration::from_secs(6);
+
 /// Classes up to this size with pauses are followed line by line alone.
 const FOLLOWABLE_CLASS: usize = 10;
 
@@ -217,12 +221,19 @@ impl Student {
     }
 
     /// Asks and reads on one connection until done, shutdown, or the
-    /// connection is lost (questions then unanswered count as lost).
+    /// connection is lost (questions then unanswered count as lost). On
+    /// shutdown it stops asking and waits up to [`STOP_GRACE`] for the
+    /// answers to what it already asked, so a stopped class still reports
+    /// every question it sent as answered or not.
     async fn converse(&mut self, stream: TcpStream, report: &mut StudentReport) {
         let mut framed = Framed::new(stream, frame_codec(ANSWER_LIMIT));
         let mut outstanding: VecDeque<(Question, Instant)> = VecDeque::new();
+        let mut stop_by: Option<Instant> = None;
         loop {
-            while outstanding.len() < self.config.in_flight && self.has_more(report) {
+            while stop_by.is_none()
+                && outstanding.len() < self.config.in_flight
+                && self.has_more(report)
+            {
                 let question = self.pick();
                 if telemetry::budget().allow() {
                     info!("Alumno pregunta: {question}");
@@ -242,12 +253,16 @@ impl Student {
             if outstanding.is_empty() {
                 return;
             }
+            let wait = match stop_by {
+                Some(deadline) => deadline.saturating_duration_since(Instant::now()),
+                None => self.config.answer_timeout,
+            };
             let frame = tokio::select! {
-                () = self.shutdown.cancelled() => {
-                    report.unanswered += outstanding.len() as u64;
-                    return;
+                () = self.shutdown.cancelled(), if stop_by.is_none() => {
+                    stop_by = Some(Instant::now() + STOP_GRACE);
+                    continue;
                 }
-                frame = timeout(self.config.answer_timeout, framed.next()) => frame,
+                frame = timeout(wait, framed.next()) => frame,
             };
             let body = match frame {
                 Ok(Some(Ok(body))) => body,
@@ -256,6 +271,10 @@ impl Student {
                 }
                 Ok(None) => {
                     return self.lost(report, &mut outstanding, "Docencio cerró la conexión")
+                }
+                Err(_) if stop_by.is_some() => {
+                    report.unanswered += outstanding.len() as u64;
+                    return;
                 }
                 Err(_) => {
                     let why = format!("sin respuesta en {:?}", self.config.answer_timeout);
@@ -276,16 +295,17 @@ impl Student {
                 if telemetry::budget().allow() {
                     warn!("Respuesta inesperada a '{question}': {text}");
                 }
+            } else if question != Question::Contenido {
+                report.relayed += 1;
             }
             if telemetry::budget().allow() {
                 info!("Respuesta recibida: {text}");
             }
-            if self.config.pause && self.has_more(report) {
+            if self.config.pause && stop_by.is_none() && self.has_more(report) {
                 let pause = Duration::from_secs_f64(1.0 + self.rng.random::<f64>() * 5.0);
                 tokio::select! {
                     () = self.shutdown.cancelled() => {
-                        report.unanswered += outstanding.len() as u64;
-                        return;
+                        stop_by = Some(Instant::now() + STOP_GRACE);
                     }
                     () = sleep(pause) => {}
                 }

@@ -20,6 +20,9 @@ pub struct StudentReport {
     pub errors: u64,
     /// Answers that were neither an error nor right for the question.
     pub wrong: u64,
+    /// Right answers from Tareo or Profesor (`Tarea`, `Pregunta Dificil`):
+    /// what Profesor's count must add up to.
+    pub relayed: u64,
     /// Questions whose connection was lost before an answer came.
     pub lost: u64,
     /// Questions still waiting when the run was stopped.
@@ -36,6 +39,7 @@ impl StudentReport {
             answers: 0,
             errors: 0,
             wrong: 0,
+            relayed: 0,
             lost: 0,
             unanswered: 0,
             connections: 0,
@@ -79,6 +83,7 @@ impl Summary {
         total.answers += report.answers;
         total.errors += report.errors;
         total.wrong += report.wrong;
+        total.relayed += report.relayed;
         total.lost += report.lost;
         total.unanswered += report.unanswered;
         total.connections += report.connections;
@@ -123,6 +128,11 @@ impl fmt::Display for Summary {
             f,
             "  respuestas:         {} (errores: {}, incorrectas: {}, perdidas: {}, sin responder al detener: {})",
             t.answers, t.errors, t.wrong, t.lost, t.unanswered
+        )?;
+        writeln!(
+            f,
+            "  de Tareo o Profesor: {} (lo que Profesor debe haber contado)",
+            t.relayed
         )?;
         writeln!(
             f,

@@ -1,15 +1,41 @@
-//! The count of answered questions, behind one small type so that how it is
-//! stored can change without touching the routes.
+//! The count of answered questions, kept in SQLite under `--data-dir` so
+//! that it survives any restart, kill -9 included.
+//!
+//! One thread owns the database connection (a `rusqlite::Connection` is
+//! not shareable, and SQLite has one writer anyway). HTTP handlers send it
+//! requests over a bounded channel; it takes every request waiting, adds
+//! them in one transaction and commits before any of them is answered. An
+//! acknowledged `POST` is therefore on disk, and a burst of concurrent
+//! POSTs costs one commit, not one each (group commit).
+//!
+//! Idempotency keys live in the same transaction as the total they
+//! produced, so "counted" and "key remembered" can never disagree after a
+//! crash. The newest [`REMEMBERED_KEYS`] keys are kept.
 
-use std::collections::{HashMap, VecDeque};
 use std::io;
-use std::path::Path;
-use std::sync::Mutex;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use tokio::sync::{mpsc, oneshot};
+use tracing::{error, info};
 
 /// How many idempotency keys are remembered; the oldest is forgotten first.
-/// A retry comes seconds after its first try, so this covers far more than
-/// any retry window at the rates a class produces.
-pub const REMEMBERED_KEYS: usize = 100_000;
+/// A retry comes seconds after its first try, and Docencio sends at most a
+/// few reports per second, so this covers days of retries in a few MiB.
+pub const REMEMBERED_KEYS: u64 = 100_000;
+
+/// The database file inside the data folder.
+pub const DATABASE_FILE: &str = "aula.sqlite3";
+
+/// Requests waiting for the writer; past this, handlers wait to enqueue.
+const QUEUE_CAPACITY: usize = 4096;
+
+/// Requests added in one transaction at most.
+const MAX_BATCH: usize = 1024;
 
 /// The result of adding to the count.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,109 +47,342 @@ pub struct Suma {
     pub repetida: bool,
 }
 
-/// How many forwarded questions got a real answer, as Docencio reports them.
-#[derive(Debug, Default)]
-pub struct Contador {
-    state: Mutex<State>,
+/// Why the count could not be opened or changed.
+#[derive(Debug, thiserror::Error)]
+pub enum ContadorError {
+    #[error("no se pudo crear la carpeta de datos {path}: {source}")]
+    Folder { path: PathBuf, source: io::Error },
+    #[error("no se pudo abrir la base de datos {path}: {source}")]
+    Open {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("la base de datos {path} está en uso por otro proceso (¿otro profesor con la misma --data-dir?)")]
+    Busy { path: PathBuf },
+    #[error("no se pudo guardar el conteo: {0}")]
+    Write(String),
+    #[error("el contador se está cerrando")]
+    Closed,
 }
 
-#[derive(Debug, Default)]
-struct State {
-    total: u64,
-    /// Idempotency key -> the total its first request answered.
-    answered: HashMap<String, u64>,
-    /// Keys in arrival order, to forget the oldest.
-    arrival: VecDeque<String>,
+impl From<ContadorError> for io::Error {
+    fn from(err: ContadorError) -> Self {
+        let kind = match &err {
+            ContadorError::Folder { source, .. } => source.kind(),
+            ContadorError::Busy { .. } => io::ErrorKind::ResourceBusy,
+            _ => io::ErrorKind::Other,
+        };
+        io::Error::new(kind, err.to_string())
+    }
+}
+
+struct Request {
+    cantidad: u64,
+    key: Option<String>,
+    reply: oneshot::Sender<Result<Suma, ContadorError>>,
+}
+
+/// How many forwarded questions got a real answer, as Docencio reports them.
+#[derive(Debug)]
+pub struct Contador {
+    requests: Option<mpsc::Sender<Request>>,
+    /// The committed total, for reads that need no database round trip.
+    committed: Arc<AtomicU64>,
+    writer: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Request {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Request")
+            .field("cantidad", &self.cantidad)
+            .field("key", &self.key)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Contador {
-    /// Opens the count kept under `data_dir`, creating the folder on first run.
-    ///
-    /// The count itself is kept in memory for now: durability is a later
-    /// step that replaces this type's inside, not its callers.
-    pub fn open(data_dir: &Path) -> io::Result<Self> {
-        std::fs::create_dir_all(data_dir).map_err(|err| {
-            io::Error::new(
-                err.kind(),
-                format!(
-                    "no se pudo crear la carpeta de datos {}: {err}",
-                    data_dir.display()
-                ),
-            )
+    /// Opens the count kept under `data_dir`, creating the folder and the
+    /// database on first run. Fails if another process holds the database.
+    pub fn open(data_dir: &Path) -> Result<Self, ContadorError> {
+        std::fs::create_dir_all(data_dir).map_err(|source| ContadorError::Folder {
+            path: data_dir.to_owned(),
+            source,
         })?;
-        Ok(Contador::default())
+        let path = data_dir.join(DATABASE_FILE);
+        let connection = open_database(&path)?;
+        let total = read_total(&connection).map_err(|source| ContadorError::Open {
+            path: path.clone(),
+            source,
+        })?;
+        info!(
+            "Conteo recuperado de {}: {total} preguntas respondidas",
+            path.display()
+        );
+        let committed = Arc::new(AtomicU64::new(total));
+        let (requests, receiver) = mpsc::channel(QUEUE_CAPACITY);
+        let writer = std::thread::Builder::new()
+            .name("profesor-contador".into())
+            .spawn({
+                let committed = committed.clone();
+                move || write_loop(connection, receiver, &committed)
+            })
+            .map_err(|source| ContadorError::Folder {
+                path: data_dir.to_owned(),
+                source,
+            })?;
+        Ok(Contador {
+            requests: Some(requests),
+            committed,
+            writer: Some(writer),
+        })
     }
 
     /// Adds `cantidad` answered questions, unless `key` was already used, and
-    /// returns the total. Exact under any number of concurrent callers.
-    pub fn sumar(&self, cantidad: u64, key: Option<&str>) -> Suma {
-        let mut state = self
-            .state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some(key) = key {
-            if let Some(&total) = state.answered.get(key) {
-                return Suma {
-                    total,
-                    repetida: true,
-                };
-            }
-        }
-        state.total = state.total.saturating_add(cantidad);
-        let total = state.total;
-        if let Some(key) = key {
-            if state.arrival.len() >= REMEMBERED_KEYS {
-                if let Some(oldest) = state.arrival.pop_front() {
-                    state.answered.remove(&oldest);
-                }
-            }
-            state.answered.insert(key.to_owned(), total);
-            state.arrival.push_back(key.to_owned());
-        }
-        Suma {
-            total,
-            repetida: false,
-        }
+    /// returns the total once it is on disk. Exact under any number of
+    /// concurrent callers.
+    pub async fn sumar(&self, cantidad: u64, key: Option<&str>) -> Result<Suma, ContadorError> {
+        let (reply, answer) = oneshot::channel();
+        let request = Request {
+            cantidad,
+            key: key.map(str::to_owned),
+            reply,
+        };
+        let requests = self.requests.as_ref().ok_or(ContadorError::Closed)?;
+        requests
+            .send(request)
+            .await
+            .map_err(|_| ContadorError::Closed)?;
+        answer.await.map_err(|_| ContadorError::Closed)?
     }
 
-    /// The current total.
+    /// The total as last committed.
     pub fn total(&self) -> u64 {
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .total
+        self.committed.load(Ordering::Acquire)
     }
+}
+
+impl Drop for Contador {
+    /// Lets the writer finish what it was given and close the database.
+    fn drop(&mut self) {
+        self.requests.take();
+        if let Some(writer) = self.writer.take() {
+            let _ = writer.join();
+        }
+    }
+}
+
+fn open_database(path: &Path) -> Result<Connection, ContadorError> {
+    let open_error = |source| ContadorError::Open {
+        path: path.to_owned(),
+        source,
+    };
+    let connection = Connection::open(path).map_err(open_error)?;
+    connection
+        .busy_timeout(Duration::from_millis(500))
+        .map_err(open_error)?;
+    // Exclusive locking: a second profesor on the same folder is refused at
+    // start instead of both counting into one file. WAL with synchronous
+    // FULL: a commit is on disk (fsync) before the POST is answered.
+    connection
+        .execute_batch(
+            "PRAGMA locking_mode = EXCLUSIVE;
+             PRAGMA journal_mode = WAL;
+             PRAGMA synchronous = FULL;",
+        )
+        .map_err(|source| busy_or(path, source))?;
+    connection
+        .execute_batch(
+            "BEGIN IMMEDIATE;
+             CREATE TABLE IF NOT EXISTS conteo (
+                 id INTEGER PRIMARY KEY CHECK (id = 1),
+                 total INTEGER NOT NULL
+             );
+             INSERT OR IGNORE INTO conteo (id, total) VALUES (1, 0);
+             CREATE TABLE IF NOT EXISTS claves (
+                 orden INTEGER PRIMARY KEY,
+                 clave TEXT NOT NULL UNIQUE,
+                 total INTEGER NOT NULL
+             );
+             COMMIT;",
+        )
+        .map_err(|source| busy_or(path, source))?;
+    Ok(connection)
+}
+
+fn busy_or(path: &Path, source: rusqlite::Error) -> ContadorError {
+    match source.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
+            ContadorError::Busy {
+                path: path.to_owned(),
+            }
+        }
+        _ => ContadorError::Open {
+            path: path.to_owned(),
+            source,
+        },
+    }
+}
+
+fn read_total(connection: &Connection) -> rusqlite::Result<u64> {
+    let total: i64 = connection.query_row("SELECT total FROM conteo WHERE id = 1", [], |row| {
+        row.get(0)
+    })?;
+    Ok(u64::try_from(total).unwrap_or(0))
+}
+
+/// The writer thread: batches whatever is waiting into one transaction.
+fn write_loop(
+    mut connection: Connection,
+    mut requests: mpsc::Receiver<Request>,
+    committed: &AtomicU64,
+) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while let Some(first) = requests.blocking_recv() {
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match requests.try_recv() {
+                Ok(request) => batch.push(request),
+                Err(_) => break,
+            }
+        }
+        match add_batch(&mut connection, &batch) {
+            Ok(results) => {
+                if let Some(total) = results.iter().map(|suma| suma.total).max() {
+                    committed.fetch_max(total, Ordering::AcqRel);
+                }
+                for (request, suma) in batch.drain(..).zip(results) {
+                    let _ = request.reply.send(Ok(suma));
+                }
+            }
+            Err(err) => {
+                error!("No se pudo guardar el conteo: {err}");
+                for request in batch.drain(..) {
+                    let _ = request
+                        .reply
+                        .send(Err(ContadorError::Write(err.to_string())));
+                }
+            }
+        }
+    }
+}
+
+/// Adds a batch in one transaction; nothing of it counts unless all of it
+/// is committed.
+fn add_batch(connection: &mut Connection, batch: &[Request]) -> rusqlite::Result<Vec<Suma>> {
+    let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut total = read_total(&transaction)?;
+    let mut results = Vec::with_capacity(batch.len());
+    {
+        let mut find = transaction.prepare_cached("SELECT total FROM claves WHERE clave = ?1")?;
+        let mut remember =
+            transaction.prepare_cached("INSERT INTO claves (clave, total) VALUES (?1, ?2)")?;
+        for request in batch {
+            if let Some(key) = &request.key {
+                let first: Option<i64> = find.query_row([key], |row| row.get(0)).optional()?;
+                if let Some(first) = first {
+                    results.push(Suma {
+                        total: u64::try_from(first).unwrap_or(0),
+                        repetida: true,
+                    });
+                    continue;
+                }
+            }
+            total = total.saturating_add(request.cantidad).min(i64::MAX as u64);
+            if let Some(key) = &request.key {
+                remember.execute(params![key, total as i64])?;
+            }
+            results.push(Suma {
+                total,
+                repetida: false,
+            });
+        }
+    }
+    transaction.execute("UPDATE conteo SET total = ?1 WHERE id = 1", [total as i64])?;
+    transaction.execute(
+        "DELETE FROM claves WHERE orden <= (SELECT max(orden) FROM claves) - ?1",
+        [REMEMBERED_KEYS as i64],
+    )?;
+    transaction.commit()?;
+    Ok(results)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+    }
+
     #[test]
     fn a_repeated_key_gets_the_first_total_and_adds_nothing() {
-        let contador = Contador::default();
-        assert_eq!(contador.sumar(3, Some("a")).total, 3);
-        assert_eq!(contador.sumar(1, None).total, 4);
-        let again = contador.sumar(3, Some("a"));
-        assert_eq!(
-            again,
-            Suma {
-                total: 3,
-                repetida: true
-            }
-        );
+        let dir = tempfile::tempdir().unwrap();
+        let contador = Contador::open(dir.path()).unwrap();
+        runtime().block_on(async {
+            assert_eq!(contador.sumar(3, Some("a")).await.unwrap().total, 3);
+            assert_eq!(contador.sumar(1, None).await.unwrap().total, 4);
+            let again = contador.sumar(3, Some("a")).await.unwrap();
+            assert_eq!(
+                again,
+                Suma {
+                    total: 3,
+                    repetida: true
+                }
+            );
+        });
         assert_eq!(contador.total(), 4);
     }
 
     #[test]
+    fn the_count_and_keys_survive_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        runtime().block_on(async {
+            let contador = Contador::open(dir.path()).unwrap();
+            contador.sumar(5, Some("k")).await.unwrap();
+            drop(contador);
+            let contador = Contador::open(dir.path()).unwrap();
+            assert_eq!(contador.total(), 5);
+            let again = contador.sumar(5, Some("k")).await.unwrap();
+            assert!(again.repetida);
+            assert_eq!(contador.total(), 5);
+        });
+    }
+
+    #[test]
+    fn a_second_contador_on_the_same_folder_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let _first = Contador::open(dir.path()).unwrap();
+        let second = Contador::open(dir.path());
+        assert!(
+            matches!(second, Err(ContadorError::Busy { .. })),
+            "{second:?}"
+        );
+    }
+
+    #[test]
     fn remembers_a_bounded_number_of_keys_forgetting_the_oldest() {
-        let contador = Contador::default();
-        for i in 0..=REMEMBERED_KEYS {
-            contador.sumar(1, Some(&i.to_string()));
-        }
-        let state = contador.state.lock().unwrap();
-        assert_eq!(state.answered.len(), REMEMBERED_KEYS);
-        assert!(!state.answered.contains_key("0"));
-        assert!(state.answered.contains_key(&REMEMBERED_KEYS.to_string()));
+        let dir = tempfile::tempdir().unwrap();
+        let contador = Contador::open(dir.path()).unwrap();
+        // Concurrent, so that they are committed in batches as in a busy
+        // class, not with one fsync each.
+        let keys: Vec<String> = (0..=REMEMBERED_KEYS).map(|i| i.to_string()).collect();
+        runtime()
+            .block_on(futures::future::try_join_all(
+                keys.iter().map(|key| contador.sumar(1, Some(key))),
+            ))
+            .unwrap();
+        drop(contador);
+        let connection = Connection::open(dir.path().join(DATABASE_FILE)).unwrap();
+        let (kept, oldest): (i64, String) = connection
+            .query_row(
+                "SELECT count(*), (SELECT clave FROM claves ORDER BY orden LIMIT 1) FROM claves",
+                [],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!(kept as u64, REMEMBERED_KEYS);
+        assert_eq!(oldest, "1");
     }
 }

@@ -16,7 +16,7 @@ use actix_web::{web, App, HttpServer};
 use tracing::info;
 
 pub use client::ProfesorClient;
-pub use contador::Contador;
+pub use contador::{Contador, ContadorError, Suma, DATABASE_FILE};
 
 use crate::wire::texts::LISTENING;
 

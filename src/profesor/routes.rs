@@ -17,6 +17,7 @@ use rand::seq::IndexedRandom;
 use serde::{Deserialize, Serialize};
 use tracing::info;
 
+use super::contador::ContadorError;
 use super::Contador;
 use crate::telemetry;
 use crate::wire::texts::{conteo_text, ANSWERS, SALUDO};
@@ -85,11 +86,19 @@ pub enum ApiError {
     BadCantidad(u64),
     #[error("Idempotency-Key inválida: texto ASCII visible, de 1 a {MAX_KEY_LEN} caracteres")]
     BadKey,
+    #[error("tipo de contenido no admitido: {0}; envía application/json o ningún cuerpo")]
+    BadContentType(String),
+    #[error(transparent)]
+    Storage(#[from] ContadorError),
 }
 
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
-        StatusCode::BAD_REQUEST
+        match self {
+            ApiError::BadContentType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::BAD_REQUEST,
+        }
     }
 
     fn error_response(&self) -> HttpResponse {
@@ -133,8 +142,8 @@ async fn sumar_preguntas(
     contador: web::Data<Contador>,
 ) -> Result<HttpResponse, ApiError> {
     let key = idempotency_key(&request)?;
-    let cantidad = parse_cantidad(&body)?;
-    let suma = contador.sumar(cantidad, key);
+    let cantidad = parse_cantidad(request.headers().get(header::CONTENT_TYPE), &body)?;
+    let suma = contador.sumar(cantidad, key).await?;
     let mut response = HttpResponse::Ok();
     if suma.repetida {
         info!(
@@ -182,11 +191,27 @@ fn conteo(total: u64, metodo: &str) -> Texto {
     }
 }
 
-/// No body (the notebook's `requests.post`) counts one; `{"cantidad": k}`
-/// counts k.
-fn parse_cantidad(body: &[u8]) -> Result<u64, ApiError> {
+/// No body (the notebook's `requests.post`) counts one, whatever its
+/// content type; `{"cantidad": k}` counts k, and must be sent as JSON (or
+/// with no content type at all).
+fn parse_cantidad(content_type: Option<&HeaderValue>, body: &[u8]) -> Result<u64, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(1);
+    }
+    if let Some(content_type) = content_type {
+        let essence = content_type
+            .to_str()
+            .unwrap_or_default()
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase();
+        if essence != "application/json" && !essence.ends_with("+json") {
+            return Err(ApiError::BadContentType(
+                String::from_utf8_lossy(content_type.as_bytes()).into_owned(),
+            ));
+        }
     }
     let parsed: Cantidad =
         serde_json::from_slice(body).map_err(|err| ApiError::BadJson(err.to_string()))?;
@@ -259,24 +284,39 @@ mod tests {
 
     #[test]
     fn no_body_counts_one_and_cantidad_counts_k() {
-        assert_eq!(parse_cantidad(b"").unwrap(), 1);
-        assert_eq!(parse_cantidad(b"  \n").unwrap(), 1);
-        assert_eq!(parse_cantidad(b"{}").unwrap(), 1);
-        assert_eq!(parse_cantidad(br#"{"cantidad": 7}"#).unwrap(), 7);
+        assert_eq!(parse_cantidad(None, b"").unwrap(), 1);
+        assert_eq!(parse_cantidad(None, b"  \n").unwrap(), 1);
+        assert_eq!(parse_cantidad(None, b"{}").unwrap(), 1);
+        assert_eq!(parse_cantidad(None, br#"{"cantidad": 7}"#).unwrap(), 7);
     }
 
     #[test]
     fn refuses_bad_cantidad_and_bad_json() {
         assert!(matches!(
-            parse_cantidad(br#"{"cantidad": 0}"#),
+            parse_cantidad(None, br#"{"cantidad": 0}"#),
             Err(ApiError::BadCantidad(0))
         ));
-        assert!(parse_cantidad(br#"{"cantidad": 1000001}"#).is_err());
-        assert!(parse_cantidad(br#"{"cantidad": -1}"#).is_err());
+        assert!(parse_cantidad(None, br#"{"cantidad": 1000001}"#).is_err());
+        assert!(parse_cantidad(None, br#"{"cantidad": -1}"#).is_err());
         assert!(matches!(
-            parse_cantidad(b"{nope"),
+            parse_cantidad(None, b"{nope"),
             Err(ApiError::BadJson(_))
         ));
+    }
+
+    #[test]
+    fn a_body_must_be_json_but_no_body_is_fine_with_any_type() {
+        let form = HeaderValue::from_static("application/x-www-form-urlencoded");
+        let json = HeaderValue::from_static("application/json; charset=utf-8");
+        assert_eq!(parse_cantidad(Some(&form), b"").unwrap(), 1);
+        assert!(matches!(
+            parse_cantidad(Some(&form), br#"{"cantidad": 2}"#),
+            Err(ApiError::BadContentType(_))
+        ));
+        assert_eq!(
+            parse_cantidad(Some(&json), br#"{"cantidad": 2}"#).unwrap(),
+            2
+        );
     }
 
     #[test]

@@ -1,0 +1,198 @@
+//! The roles as real processes, for what cannot be done in-process: kill -9,
+//! signals, a restart on the same port and data folder.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio::sync::watch;
+use tokio::time::timeout;
+
+/// The path of one of the crate's binaries.
+pub fn binary(name: &str) -> PathBuf {
+    PathBuf::from(match name {
+        "profesor" => env!("CARGO_BIN_EXE_profesor"),
+        "tareo" => env!("CARGO_BIN_EXE_tareo"),
+        "docencio" => env!("CARGO_BIN_EXE_docencio"),
+        "estudiante" => env!("CARGO_BIN_EXE_estudiante"),
+        other => panic!("no binary {other}"),
+    })
+}
+
+/// A loopback address nobody listens on right now, so that a role can be
+/// started (and restarted) on a port known in advance.
+pub fn free_addr() -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap()
+}
+
+/// One role running as a child process, with its log kept for assertions.
+pub struct RoleProcess {
+    pub name: String,
+    child: Child,
+    log: Arc<Mutex<String>>,
+    lines: watch::Receiver<usize>,
+}
+
+impl RoleProcess {
+    /// Starts `name` with `args` and waits until it logs that it listens.
+    pub async fn start(name: &str, args: &[String]) -> RoleProcess {
+        let mut child = Command::new(binary(name))
+            .args(args)
+            .env("RUST_LOG", "info")
+            .env_remove("AULA_PROFESOR_URL")
+            .env_remove("AULA_TAREO_ADDR")
+            .env_remove("AULA_DOCENCIO_ADDR")
+            .env_remove("AULA_DATA_DIR")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|err| panic!("could not start {name}: {err}"));
+        let log = Arc::new(Mutex::new(String::new()));
+        let (count, lines) = watch::channel(0usize);
+        let count = Arc::new(count);
+        for output in [
+            Box::new(child.stdout.take().unwrap()) as Box<dyn tokio::io::AsyncRead + Unpin + Send>,
+            Box::new(child.stderr.take().unwrap()),
+        ] {
+            let log = log.clone();
+            let count = count.clone();
+            tokio::spawn(async move {
+                let mut reader = BufReader::new(output).lines();
+                while let Ok(Some(line)) = reader.next_line().await {
+                    let mut log = log.lock().unwrap();
+                    log.push_str(&line);
+                    log.push('\n');
+                    count.send_modify(|n| *n += 1);
+                }
+            });
+        }
+        let mut role = RoleProcess {
+            name: name.to_owned(),
+            child,
+            log,
+            lines,
+        };
+        role.wait_for_log("Servidor escuchando", Duration::from_secs(20))
+            .await;
+        role
+    }
+
+    /// Waits until the log contains `text`; panics with the log if not.
+    pub async fn wait_for_log(&mut self, text: &str, limit: Duration) {
+        let found = timeout(limit, async {
+            loop {
+                if self.log().contains(text) {
+                    return;
+                }
+                if let Ok(Some(status)) = self.child.try_wait() {
+                    panic!("{} exited ({status}) before logging {text:?}", self.name);
+                }
+                let _ = timeout(Duration::from_millis(200), self.lines.changed()).await;
+            }
+        })
+        .await;
+        if found.is_err() {
+            panic!(
+                "{} did not log {text:?} within {limit:?}; its log:\n{}",
+                self.name,
+                self.log()
+            );
+        }
+    }
+
+    /// Everything the process has printed so far.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// kill -9: no chance to clean up, as in a crash.
+    pub async fn kill_9(&mut self) -> String {
+        self.child.start_kill().unwrap();
+        let _ = timeout(Duration::from_secs(10), self.child.wait())
+            .await
+            .expect("a killed process exits");
+        self.log()
+    }
+
+    /// Sends `signal` (`-TERM`, `-INT`) and waits up to `limit` for the
+    /// exit; returns the status and the log, or panics with the log.
+    pub async fn signal(mut self, signal: &str, limit: Duration) -> (ExitStatus, String) {
+        let pid = self.child.id().expect("still running").to_string();
+        let sent = Command::new("kill")
+            .args([signal, &pid])
+            .status()
+            .await
+            .unwrap();
+        assert!(sent.success(), "kill {signal} {pid} failed");
+        match timeout(limit, self.child.wait()).await {
+            Ok(status) => (status.unwrap(), self.log()),
+            Err(_) => panic!(
+                "{} still running {limit:?} after {signal}; its log:\n{}",
+                self.name,
+                self.log()
+            ),
+        }
+    }
+}
+
+/// The arguments of each role on fixed addresses, so that a role can be
+/// killed and started again where the others expect it.
+pub struct Addresses {
+    pub profesor: SocketAddr,
+    pub tareo: SocketAddr,
+    pub docencio: SocketAddr,
+    pub data_dir: tempfile::TempDir,
+}
+
+impl Addresses {
+    pub fn new() -> Addresses {
+        Addresses {
+            profesor: free_addr(),
+            tareo: free_addr(),
+            docencio: free_addr(),
+            data_dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    pub fn profesor_url(&self) -> String {
+        format!("http://{}", self.profesor)
+    }
+
+    pub fn args(&self, role: &str) -> Vec<String> {
+        let args = match role {
+            "profesor" => vec![
+                "--bind".into(),
+                self.profesor.to_string(),
+                "--data-dir".into(),
+                self.data_dir.path().display().to_string(),
+            ],
+            "tareo" => vec![
+                "--bind".into(),
+                self.tareo.to_string(),
+                "--profesor-url".into(),
+                self.profesor_url(),
+            ],
+            "docencio" => vec![
+                "--bind".into(),
+                self.docencio.to_string(),
+                "--tareo-addr".into(),
+                self.tareo.to_string(),
+                "--profesor-url".into(),
+                self.profesor_url(),
+            ],
+            other => panic!("no server role {other}"),
+        };
+        args
+    }
+
+    pub async fn start(&self, role: &str) -> RoleProcess {
+        RoleProcess::start(role, &self.args(role)).await
+    }
+}

@@ -93,13 +93,24 @@ pub async fn serve<R: Responder>(
     let permits = Arc::new(Semaphore::new(limits.max_connections));
     let mut accept_backoff = retry::backoff();
     loop {
-        let permit = tokio::select! {
-            biased;
-            () = shutdown.cancelled() => break,
-            permit = permits.clone().acquire_owned() => match permit {
-                Ok(permit) => permit,
-                Err(_closed) => break,
-            },
+        let permit = match permits.clone().try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(_) => {
+                // Full: new clients wait in the listen backlog (their
+                // connect succeeds, their questions wait) until one leaves.
+                warn!(
+                    "Límite de {} conexiones alcanzado; los nuevos clientes esperan a que se libere una",
+                    limits.max_connections
+                );
+                tokio::select! {
+                    biased;
+                    () = shutdown.cancelled() => break,
+                    permit = permits.clone().acquire_owned() => match permit {
+                        Ok(permit) => permit,
+                        Err(_closed) => break,
+                    },
+                }
+            }
         };
         let accepted = tokio::select! {
             biased;

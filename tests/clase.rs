@@ -295,3 +295,60 @@ async fn docencio_shares_its_configured_tareo_connections_and_never_opens_one_pe
         );
     }
 }
+
+/// 1,000 questions of every kind (and some unknown) in one write.
+fn burst_of_1000(with_contenido: bool) -> (Vec<&'static str>, Vec<u8>) {
+    let kinds: &[&str] = if with_contenido {
+        &["Tarea", "Contenido", "Pregunta Dificil", "Hola", "  tarea "]
+    } else {
+        &["Tarea", "Pregunta Dificil", "Hola", "PREGUNTA DIFÍCIL"]
+    };
+    let questions: Vec<&str> = (0..1000)
+        .map(|i| kinds[(i * 7 + i / 3) % kinds.len()])
+        .collect();
+    let mut burst = Vec::new();
+    for q in &questions {
+        burst.extend_from_slice(&(q.len() as u32).to_be_bytes());
+        burst.extend_from_slice(q.as_bytes());
+    }
+    (questions, burst)
+}
+
+fn assert_answers_its_question(question: &str, answer: &str, relayed: bool) {
+    match aula::wire::Question::parse(question.as_bytes()) {
+        Ok(parsed) if relayed => assert!(parsed.is_answered_by(answer), "{question}: {answer}"),
+        Ok(_) => assert!(ANSWERS.contains(&answer), "{question}: {answer}"),
+        Err(_) => assert!(
+            answer.starts_with("Error: pregunta desconocida"),
+            "{question}: {answer}"
+        ),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_1000_questions_in_one_write_gets_1000_answers_in_order() {
+    let class = start_class().await;
+    let before = profesor_total(&class.profesor.url).await;
+
+    let (questions, burst) = burst_of_1000(true);
+    let mut student = Client::connect(class.docencio_addr).await;
+    student.write_raw(&burst).await;
+    let mut relayed = 0;
+    for question in &questions {
+        let answer = student.read().await;
+        assert_answers_its_question(question, &answer, true);
+        relayed += u64::from(is_relayed_answer(&answer));
+    }
+    assert_eq!(student.ask("Contenido").await, CONTENIDO_ANSWER);
+
+    // Straight to Tareo, which answers several questions of one connection
+    // at once and must still keep their order.
+    let (questions, burst) = burst_of_1000(false);
+    let mut docencio_like = Client::connect(class.tareo_addr).await;
+    docencio_like.write_raw(&burst).await;
+    for question in &questions {
+        assert_answers_its_question(question, &docencio_like.read().await, false);
+    }
+
+    until_counted(&class.profesor.url, before, relayed).await;
+}

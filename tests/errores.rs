@@ -10,6 +10,7 @@ use std::time::Duration;
 use aula::server::ServerLimits;
 use aula::{docencio, tareo};
 use common::*;
+use futures::StreamExt;
 use tokio::io::AsyncWriteExt;
 use tokio::time::Instant;
 
@@ -337,4 +338,59 @@ async fn tareo_answers_within_its_timeout_when_profesor_hangs() {
     );
     assert!(started.elapsed() < Duration::from_secs(3));
     still_answers(&mut client, Server::Tareo).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_the_connection_limit_new_clients_wait_and_are_served_when_one_leaves() {
+    let limits = ServerLimits {
+        max_connections: 2,
+        ..ServerLimits::default()
+    };
+    for server in BOTH {
+        let class = start_class().await;
+        let (addr, _limited) = match server {
+            Server::Tareo => {
+                start_tareo_with(
+                    &class.profesor.url,
+                    tareo::Config {
+                        limits: limits.clone(),
+                        ..tareo::Config::default()
+                    },
+                )
+                .await
+            }
+            Server::Docencio => {
+                start_docencio_with(docencio::Config {
+                    tareo_addr: class.tareo_addr.to_string(),
+                    profesor_url: class.profesor.url.clone(),
+                    limits: limits.clone(),
+                    ..docencio::Config::default()
+                })
+                .await
+            }
+        };
+        let mut first = Client::connect(addr).await;
+        let mut second = Client::connect(addr).await;
+        still_answers(&mut first, server).await;
+        still_answers(&mut second, server).await;
+
+        // The kernel completes the third connect; the server does not take
+        // it while two are served, so its question waits.
+        let mut third = Client::connect(addr).await;
+        third.send("Tarea").await;
+        let waited = tokio::time::timeout(Duration::from_millis(300), third.framed.next()).await;
+        assert!(waited.is_err(), "{server:?}: a third client was served");
+        // Those already in are not slowed by the one waiting.
+        still_answers(&mut first, server).await;
+
+        drop(second);
+        let answer = tokio::time::timeout(ANSWER_WAIT, third.read())
+            .await
+            .unwrap_or_else(|_| panic!("{server:?}: the waiting client was never served"));
+        match server {
+            Server::Docencio => assert!(is_relayed_answer(&answer), "{answer}"),
+            Server::Tareo => assert!(aula::wire::texts::ANSWERS.contains(&answer.as_str())),
+        }
+        still_answers(&mut third, server).await;
+    }
 }

@@ -258,3 +258,66 @@ async fn an_unusable_idempotency_key_is_a_json_400() {
     }
     assert_eq!(profesor_total(&profesor.url).await, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_bodies_and_wrong_content_types_are_json_4xx_and_count_nothing() {
+    let profesor = start_profesor().await;
+    let url = format!("{}/preguntas", profesor.url);
+    let cases: [(&str, &[u8], StatusCode); 8] = [
+        ("application/json", b"{nope", StatusCode::BAD_REQUEST),
+        ("application/json", b"[1, 2]", StatusCode::BAD_REQUEST),
+        (
+            "application/json",
+            br#"{"cantidad": "3"}"#,
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "application/json",
+            br#"{"cantidad": 1.5}"#,
+            StatusCode::BAD_REQUEST,
+        ),
+        ("application/json", b"\xff\xfe\x00", StatusCode::BAD_REQUEST),
+        (
+            "application/x-www-form-urlencoded",
+            br#"{"cantidad": 2}"#,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ),
+        (
+            "text/plain",
+            b"cantidad=2",
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ),
+        (
+            "multipart/form-data; boundary=x",
+            b"--x\r\n\r\n2\r\n--x--",
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ),
+    ];
+    for (content_type, body, expected) in cases {
+        let response = http()
+            .post(&url)
+            .header("content-type", content_type)
+            .body(body.to_vec())
+            .send()
+            .await
+            .unwrap();
+        let (status, json) = json_of(response).await;
+        assert_eq!(status, expected, "{content_type} {body:?}: {json}");
+        assert!(
+            json["error"].as_str().is_some_and(|e| !e.is_empty()),
+            "{json}"
+        );
+    }
+    // The notebook's bodyless POST still counts, whatever its content type.
+    let (status, json) = json_of(
+        http()
+            .post(&url)
+            .header("content-type", "text/plain")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(json["total"], 1, "only the valid POST counted: {json}");
+}

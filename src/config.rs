@@ -123,6 +123,10 @@ pub struct DocencioArgs {
     /// Milliseconds a question may wait on Tareo before it is answered `Error: ...`
     #[arg(long, env = "AULA_ANSWER_TIMEOUT_MS", default_value_t = 5000)]
     pub answer_timeout_ms: u64,
+    /// Answers owed to Profesor at most while it is down; past it, answers
+    /// are not counted and a warning says how many
+    #[arg(long, env = "AULA_MAX_PENDING_NOTIFICATIONS", default_value_t = docencio::DEFAULT_MAX_PENDING_NOTIFICATIONS)]
+    pub max_pending_notifications: u64,
     #[command(flatten)]
     pub limits: LimitArgs,
 }
@@ -134,6 +138,7 @@ impl DocencioArgs {
             profesor_url: self.profesor_url.clone(),
             tareo_connections: self.tareo_connections.max(1),
             answer_timeout: Duration::from_millis(self.answer_timeout_ms),
+            max_pending_notifications: self.max_pending_notifications.max(1),
             limits: self.limits.limits(),
         }
     }

@@ -36,6 +36,7 @@ struct Students {
 
 impl Students {
     fn start(addrs: &Addresses, students: usize) -> Students {
+        common::init_logs();
         let (stop, stopped) = oneshot::channel::<()>();
         let config = estudiante::Config {
             docencio_addr: addrs.docencio.to_string(),
@@ -222,4 +223,179 @@ async fn the_count_is_exact_across_two_kill_9_of_profesor_and_one_of_tareo() {
         profesor_total(&addrs.profesor_url()).await
     );
     drop((profesor, tareo));
+}
+
+fn http() -> reqwest::Client {
+    reqwest::Client::builder().no_proxy().build().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_acknowledged_post_survives_kill_9_and_its_key_is_still_remembered() {
+    let addrs = Addresses::new();
+    let mut profesor = addrs.start("profesor").await;
+    let url = format!("{}/preguntas", addrs.profesor_url());
+    let post = |key: &'static str, cantidad: u64| {
+        http()
+            .post(&url)
+            .header("Idempotency-Key", key)
+            .json(&serde_json::json!({ "cantidad": cantidad }))
+            .send()
+    };
+    let first: serde_json::Value = post("antes-del-crash", 7)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(first["total"], 7);
+    // Acknowledged, then the process dies without any chance to flush.
+    profesor.kill_9().await;
+
+    let _profesor = addrs.start("profesor").await;
+    assert_eq!(profesor_total(&addrs.profesor_url()).await, 7);
+    let retried = post("antes-del-crash", 7).await.unwrap();
+    assert_eq!(retried.headers()["Idempotent-Replayed"], "true");
+    let retried: serde_json::Value = retried.json().await.unwrap();
+    assert_eq!(retried["total"], 7, "the retry got the first answer");
+    assert_eq!(profesor_total(&addrs.profesor_url()).await, 7);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_profesor_on_the_same_data_folder_is_refused_with_a_clear_error() {
+    let addrs = Addresses::new();
+    let _profesor = addrs.start("profesor").await;
+    let other = common::procesos::free_addr().to_string();
+    let data_dir = addrs.data_dir.path().display().to_string();
+    let output = tokio::process::Command::new(common::procesos::binary("profesor"))
+        .args(["--bind", &other, "--data-dir", &data_dir])
+        .output()
+        .await
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("en uso por otro proceso"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notifications_past_docencios_bound_are_logged_and_never_counted_twice() {
+    let addrs = Addresses::new();
+    let _tareo = addrs.start("tareo").await;
+    // Profesor is down: Docencio must queue, and its queue holds 5.
+    let mut docencio = addrs
+        .start_with("docencio", &["--max-pending-notifications", "5"])
+        .await;
+    let mut probe = Probe::connect(&addrs).await;
+    for _ in 0..8 {
+        let answer = probe.ask(Question::Tarea).await;
+        assert!(is_relayed_answer(&answer), "{answer}");
+    }
+    docencio
+        .wait_for_log("Cola de avisos a Profesor llena", Duration::from_secs(10))
+        .await;
+    let _profesor = addrs.start("profesor").await;
+    until_counted(&addrs.profesor_url(), 0, 5).await;
+    assert!(
+        docencio.log().contains("(3 en total)"),
+        "{}",
+        docencio.log()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_of_docencio_students_reconnect_with_backoff_and_keep_asking() {
+    let addrs = Addresses::new();
+    let _profesor = addrs.start("profesor").await;
+    let _tareo = addrs.start("tareo").await;
+    let mut docencio = addrs.start("docencio").await;
+    let students = Students::start(&addrs, 64);
+    let url = addrs.profesor_url();
+    common::eventually(Duration::from_secs(20), "the class under way", || {
+        let url = url.clone();
+        async move { (profesor_total(&url).await > 100).then_some(()) }
+    })
+    .await;
+
+    docencio.kill_9().await;
+    // Down for a while: students retry with backoff, without crashing.
+    sleep(UNDER_LOAD).await;
+    let restarted = Instant::now();
+    let _docencio = addrs.start("docencio").await;
+    let before = profesor_total(&url).await;
+    common::eventually(Duration::from_secs(10), "students asking again", || {
+        let url = url.clone();
+        async move { (profesor_total(&url).await > before + 100).then_some(()) }
+    })
+    .await;
+    println!(
+        "students counted again {:?} after Docencio restarted",
+        restarted.elapsed()
+    );
+    // Backoff between tries is capped at 2 s: by then every student is back.
+    sleep(aula::retry::MAX_RETRY_DELAY + Duration::from_millis(500)).await;
+
+    let summary = students.finish().await;
+    println!("{summary}");
+    let total = &summary.total;
+    assert_eq!(total.wrong, 0, "{summary}");
+    assert!(
+        total.connections >= 128,
+        "every student reconnected: {summary}"
+    );
+    assert!(
+        total.lost > 0,
+        "the disconnect was seen and counted: {summary}"
+    );
+    assert_eq!(
+        total.answers + total.lost + total.unanswered,
+        total.sent,
+        "{summary}"
+    );
+}
+
+/// Every server role, under load, stops on `signal` with exit status 0,
+/// answers what it was asked, and Docencio flushes its notifications.
+async fn every_role_stops_cleanly_on(signal: &str) {
+    let addrs = Addresses::new();
+    let profesor = addrs.start("profesor").await;
+    let tareo = addrs.start("tareo").await;
+    let docencio = addrs.start("docencio").await;
+    let students = Students::start(&addrs, 16);
+    let url = addrs.profesor_url();
+    common::eventually(Duration::from_secs(20), "the class under way", || {
+        let url = url.clone();
+        async move { (profesor_total(&url).await > 100).then_some(()) }
+    })
+    .await;
+
+    let limit = Duration::from_secs(12);
+    let (status, log) = tareo.signal(signal, limit).await;
+    assert!(status.success(), "tareo after {signal}: {status}\n{log}");
+    sleep(Duration::from_millis(300)).await;
+    let (status, log) = docencio.signal(signal, limit).await;
+    assert!(status.success(), "docencio after {signal}: {status}\n{log}");
+    assert!(!log.contains("sin entregar"), "docencio flushed: {log}");
+
+    let summary = students.finish().await;
+    assert_eq!(summary.total.wrong, 0, "{summary}");
+    // Docencio answered what it had been asked before closing, and every
+    // real answer it gave reached Profesor before it exited.
+    assert_eq!(
+        profesor_total(&url).await,
+        summary.total.relayed,
+        "{summary}"
+    );
+    let (status, log) = profesor.signal(signal, limit).await;
+    assert!(status.success(), "profesor after {signal}: {status}\n{log}");
+    let _profesor = addrs.start("profesor").await;
+    assert_eq!(profesor_total(&url).await, summary.total.relayed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_role_stops_cleanly_on_sigterm() {
+    every_role_stops_cleanly_on("-TERM").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_role_stops_cleanly_on_sigint() {
+    every_role_stops_cleanly_on("-INT").await;
 }

@@ -35,6 +35,9 @@ pub struct Config {
     pub tareo_connections: usize,
     /// Longest a question waits on Tareo before it is answered `Error: ...`.
     pub answer_timeout: Duration,
+    /// Most answers owed to Profesor while it is unreachable; past it,
+    /// answers are not counted (and that is logged).
+    pub max_pending_notifications: u64,
     pub limits: ServerLimits,
 }
 
@@ -45,10 +48,15 @@ impl Default for Config {
             profesor_url: crate::config::DEFAULT_PROFESOR_URL.to_owned(),
             tareo_connections: 1,
             answer_timeout: Duration::from_secs(5),
+            max_pending_notifications: DEFAULT_MAX_PENDING_NOTIFICATIONS,
             limits: ServerLimits::default(),
         }
     }
 }
+
+/// Answers owed to Profesor at most: hours of a busy class with Profesor
+/// down. The queue is a counter, so the bound costs no memory.
+pub const DEFAULT_MAX_PENDING_NOTIFICATIONS: u64 = 100_000_000;
 
 /// How long, after the last student connection closed, pending
 /// notifications get to reach Profesor before Docencio exits anyway.
@@ -77,6 +85,7 @@ pub async fn run(
     );
     let notifier = Notifier::start(
         profesor,
+        config.max_pending_notifications,
         FLUSH_TIMEOUT,
         stop_background.clone(),
         &background,

@@ -8,6 +8,11 @@
 //! pending at once as `{"cantidad": k}`. A Profesor written from the
 //! notebook gets one POST per answer, so its count is right too. Each report
 //! carries an `Idempotency-Key`, reused when the report is retried.
+//!
+//! The queue is a number, so its memory is constant; it is still bounded
+//! (`--max-pending-notifications`) so that what a long Profesor outage can
+//! owe is a choice. Answers past the bound are not counted: each overflow
+//! is logged and the running total of dropped notifications is kept.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -25,9 +30,13 @@ use crate::retry;
 use crate::telemetry;
 
 /// Answers not yet reported to Profesor.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Notifier {
     pending: AtomicU64,
+    /// Most answers owed to Profesor at once.
+    limit: u64,
+    /// Answers that found the queue full and will never be counted.
+    dropped: AtomicU64,
     wake: Notify,
 }
 
@@ -36,11 +45,12 @@ impl Notifier {
     /// for `flush_timeout`, then reports what it could not deliver.
     pub fn start(
         profesor: ProfesorClient,
+        limit: u64,
         flush_timeout: Duration,
         shutdown: CancellationToken,
         tasks: &TaskTracker,
     ) -> Arc<Self> {
-        let notifier = Arc::new(Notifier::default());
+        let notifier = Arc::new(Notifier::new(limit));
         tasks.spawn(
             notifier
                 .clone()
@@ -49,11 +59,48 @@ impl Notifier {
         notifier
     }
 
-    /// Records `answered` more questions that got a real answer.
+    fn new(limit: u64) -> Self {
+        Notifier {
+            pending: AtomicU64::new(0),
+            limit: limit.max(1),
+            dropped: AtomicU64::new(0),
+            wake: Notify::new(),
+        }
+    }
+
+    /// Records `answered` more questions that got a real answer, as far as
+    /// the queue has room; the rest are dropped, counted and logged.
     pub fn record(&self, answered: u64) {
-        self.pending.fetch_add(answered, Ordering::AcqRel);
-        // Stores a permit if the task is busy, so no record is missed.
-        self.wake.notify_one();
+        let mut queued = 0;
+        let _ = self
+            .pending
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |pending| {
+                queued = answered.min(self.limit.saturating_sub(pending));
+                (queued > 0).then_some(pending + queued)
+            });
+        if queued > 0 {
+            // Stores a permit if the task is busy, so no record is missed.
+            self.wake.notify_one();
+        }
+        let overflow = answered - queued;
+        if overflow > 0 {
+            let before = self.dropped.fetch_add(overflow, Ordering::AcqRel);
+            // Always the first; later ones within the log budget, each
+            // with the running total, so the last line seen is current.
+            if before == 0 || telemetry::budget().allow() {
+                warn!(
+                    "Cola de avisos a Profesor llena ({} pendientes): {} respuesta(s) no se contarán ({} en total)",
+                    self.limit,
+                    overflow,
+                    before + overflow
+                );
+            }
+        }
+    }
+
+    /// Answers that found the queue full: Profesor will never count them.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Acquire)
     }
 
     /// Answers recorded but not yet acknowledged by Profesor.
@@ -143,5 +190,22 @@ impl Notifier {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_past_the_bound_are_dropped_and_counted_never_silently() {
+        let notifier = Notifier::new(5);
+        notifier.record(3);
+        notifier.record(4);
+        assert_eq!(notifier.pending(), 5);
+        assert_eq!(notifier.dropped(), 2);
+        notifier.pending.fetch_sub(2, Ordering::AcqRel);
+        notifier.record(1);
+        assert_eq!((notifier.pending(), notifier.dropped()), (4, 2));
     }
 }

@@ -195,4 +195,11 @@ impl Addresses {
     pub async fn start(&self, role: &str) -> RoleProcess {
         RoleProcess::start(role, &self.args(role)).await
     }
+
+    /// Like [`Addresses::start`], with flags of the test's own.
+    pub async fn start_with(&self, role: &str, extra: &[&str]) -> RoleProcess {
+        let mut args = self.args(role);
+        args.extend(extra.iter().map(|arg| (*arg).to_owned()));
+        RoleProcess::start(role, &args).await
+    }
 }

@@ -327,4 +327,25 @@ mod tests {
             serde_json::json!({"texto": "Llevamos: 3 preguntas respondidas", "método": "POST", "total": 3})
         );
     }
+
+    fn bodies() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+        use proptest::prelude::*;
+        prop_oneof![
+            prop::collection::vec(any::<u8>(), 0..64),
+            any::<i64>().prop_map(|k| format!("{{\"cantidad\": {k}}}").into_bytes()),
+        ]
+    }
+
+    proptest::proptest! {
+        /// Any body, sent as JSON, counts 1..=MAX_CANTIDAD or is a 400;
+        /// never a panic.
+        #[test]
+        fn any_body_counts_within_bounds_or_is_refused(body in bodies()) {
+            let json = HeaderValue::from_static("application/json");
+            match parse_cantidad(Some(&json), &body) {
+                Ok(k) => proptest::prop_assert!((1..=MAX_CANTIDAD).contains(&k)),
+                Err(err) => proptest::prop_assert_eq!(err.status_code(), StatusCode::BAD_REQUEST),
+            }
+        }
+    }
 }

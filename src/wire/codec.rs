@@ -123,4 +123,92 @@ mod tests {
         let mut buf = BytesMut::from(&framed(b"Tarea")[..7]);
         assert!(codec.decode_eof(&mut buf).is_err());
     }
+
+    /// What a stream of bytes must decode to, by the contract's definition:
+    /// the complete frames in order, then either an over-limit header (an
+    /// error) or an incomplete tail (waiting for more).
+    fn model(stream: &[u8], max_frame: usize) -> (Vec<Vec<u8>>, bool) {
+        let mut frames = Vec::new();
+        let mut rest = stream;
+        while rest.len() >= 4 {
+            let declared = u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
+            if declared > max_frame {
+                return (frames, true);
+            }
+            if rest.len() < 4 + declared {
+                break;
+            }
+            frames.push(rest[4..4 + declared].to_vec());
+            rest = &rest[4 + declared..];
+        }
+        (frames, false)
+    }
+
+    /// A byte stream that is mostly well-formed frames, with arbitrary
+    /// bytes (bad headers, cut bodies) mixed in.
+    fn streams() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+        use proptest::prelude::*;
+        let frame = prop::collection::vec(any::<u8>(), 0..80).prop_map(|body| framed(&body));
+        let garbage = prop::collection::vec(any::<u8>(), 0..12);
+        prop::collection::vec(prop_oneof![4 => frame, 1 => garbage], 0..20)
+            .prop_map(|parts| parts.concat())
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+
+        /// However a stream is cut into reads, the decoder yields exactly the
+        /// model's frames, refuses exactly the model's over-limit header,
+        /// and never holds more than one frame's worth of memory.
+        #[test]
+        fn decodes_any_stream_cut_anywhere_like_the_model(
+            stream in streams(),
+            cuts in proptest::collection::vec(1usize..64, 0..40),
+            max_frame in 0usize..100,
+        ) {
+            let (expected, expect_error) = model(&stream, max_frame);
+            let mut codec = frame_codec(max_frame);
+            let mut buf = BytesMut::new();
+            let mut got = Vec::new();
+            let mut error = false;
+            let mut offset = 0;
+            let mut cuts = cuts.into_iter();
+            'feed: while offset < stream.len() {
+                let step = cuts.next().unwrap_or(stream.len()).min(stream.len() - offset);
+                buf.extend_from_slice(&stream[offset..offset + step]);
+                offset += step;
+                loop {
+                    match codec.decode(&mut buf) {
+                        Ok(Some(frame)) => got.push(frame.to_vec()),
+                        Ok(None) => break,
+                        Err(err) => {
+                            proptest::prop_assert!(is_frame_too_large(&err), "{}", err);
+                            error = true;
+                            break 'feed;
+                        }
+                    }
+                }
+                proptest::prop_assert!(
+                    buf.capacity() <= 2 * (max_frame + 4) + 2 * 64 + 128,
+                    "buffer grew to {}", buf.capacity()
+                );
+            }
+            proptest::prop_assert_eq!(got, expected);
+            proptest::prop_assert_eq!(error, expect_error);
+        }
+
+        /// Whatever a header declares, at most the limit is ever reserved.
+        #[test]
+        fn a_declared_length_never_reserves_more_than_the_limit(declared: u32) {
+            let mut codec = frame_codec(DEFAULT_MAX_FRAME);
+            let mut buf = BytesMut::from(&declared.to_be_bytes()[..]);
+            let decoded = codec.decode(&mut buf);
+            if declared as usize > DEFAULT_MAX_FRAME {
+                proptest::prop_assert!(decoded.is_err());
+            } else {
+                proptest::prop_assert!(matches!(decoded, Ok(None) | Ok(Some(_))));
+            }
+            proptest::prop_assert!(buf.capacity() <= 2 * (DEFAULT_MAX_FRAME + 4));
+        }
+    }
 }

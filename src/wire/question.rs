@@ -168,4 +168,47 @@ mod tests {
             .is_answered_by("Respuesta del Tareo o Profesor: Actualizamos los tests"));
         assert!(!Question::PreguntaDificil.is_answered_by("Error: Tareo no está disponible"));
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+
+        /// Any frame body gets a question or a refusal, never a panic; a
+        /// refusal is an `Error: ` text of bounded length.
+        #[test]
+        fn any_body_is_a_question_or_a_bounded_error(body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300)) {
+            match Question::parse(&body) {
+                Ok(question) => {
+                    let text = String::from_utf8(body).unwrap();
+                    let normalized = text.trim().to_lowercase().replace('í', "i");
+                    proptest::prop_assert_eq!(normalized, question.as_str().to_lowercase());
+                }
+                Err(refusal) => {
+                    let text = refusal.to_string();
+                    proptest::prop_assert!(text.starts_with("Error: "), "{}", text);
+                    proptest::prop_assert!(text.chars().count() < 200, "{}", text);
+                }
+            }
+        }
+
+        /// Every spelling the contract allows is recognised.
+        #[test]
+        fn any_allowed_spelling_is_recognised(
+            which in 0usize..3,
+            upper in proptest::collection::vec(proptest::prelude::any::<bool>(), 16),
+            accent: bool,
+            before in "[ \t\r\n]{0,3}",
+            after in "[ \t\r\n]{0,3}",
+        ) {
+            let question = Question::ALL[which];
+            let spelled: String = question
+                .as_str()
+                .chars()
+                .zip(upper.iter().cycle())
+                .map(|(c, up)| if *up { c.to_ascii_uppercase() } else { c.to_ascii_lowercase() })
+                .collect();
+            let spelled = if accent { spelled.replace('i', "í").replace('I', "Í") } else { spelled };
+            let body = format!("{before}{spelled}{after}");
+            proptest::prop_assert_eq!(Question::parse(body.as_bytes()), Ok(question));
+        }
+    }
 }

@@ -13,7 +13,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::stream::FuturesOrdered;
 use futures::{FutureExt, SinkExt, StreamExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::Semaphore;
 use tokio::time::{sleep, timeout, Instant};
 use tokio_util::codec::{FramedRead, FramedWrite};
@@ -41,6 +41,36 @@ pub trait Responder: Send + Sync + 'static {
     /// them were [`Answer::Relayed`], so that whatever must follow an answer
     /// (telling Profesor) never delays it.
     fn delivered(&self, _relayed: u64) {}
+}
+
+/// Connections the kernel may hold completed but not yet accepted. The
+/// usual default (128) makes a class of thousands connecting at once see
+/// dropped SYNs and 1 s retransmits; Linux caps this at `net.core.somaxconn`.
+pub const LISTEN_BACKLOG: u32 = 4096;
+
+/// Binds `addr` (HOST:PORT, resolved; the first address that binds wins)
+/// with [`LISTEN_BACKLOG`], for every role's listening socket.
+pub async fn listen(addr: &str) -> io::Result<TcpListener> {
+    let mut last_error = None;
+    for candidate in tokio::net::lookup_host(addr).await? {
+        let socket = if candidate.is_ipv4() {
+            TcpSocket::new_v4()?
+        } else {
+            TcpSocket::new_v6()?
+        };
+        // A restarted role gets its port back while old connections linger.
+        socket.set_reuseaddr(true)?;
+        match socket.bind(candidate) {
+            Ok(()) => return socket.listen(LISTEN_BACKLOG),
+            Err(err) => last_error = Some(err),
+        }
+    }
+    Err(last_error.unwrap_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{addr} no corresponde a ninguna dirección"),
+        )
+    }))
 }
 
 /// Limits of one TCP server.

@@ -17,7 +17,7 @@ async fn main() -> ExitCode {
 async fn run(args: ProfesorArgs) -> anyhow::Result<()> {
     // Before binding: a signal right after "listening" is a clean stop.
     let stop = shutdown::signal();
-    let listener = std::net::TcpListener::bind(&args.bind).with_context(|| {
+    let listener = bind(&args.bind).await.with_context(|| {
         format!(
             "no se pudo escuchar en {} (¿otro profesor ya usa ese puerto?)",
             args.bind
@@ -25,4 +25,9 @@ async fn run(args: ProfesorArgs) -> anyhow::Result<()> {
     })?;
     profesor::run(listener, args.config(), stop).await?;
     Ok(())
+}
+
+/// actix-web takes a std listener; it is made with the roles' backlog.
+async fn bind(addr: &str) -> std::io::Result<std::net::TcpListener> {
+    aula::server::listen(addr).await?.into_std()
 }

@@ -6,7 +6,6 @@ use anyhow::Context;
 use aula::config::TareoArgs;
 use aula::{shutdown, tareo, telemetry};
 use clap::Parser;
-use tokio::net::TcpListener;
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -18,7 +17,7 @@ async fn main() -> ExitCode {
 async fn run(args: TareoArgs) -> anyhow::Result<()> {
     // Before binding: a signal right after "listening" is a clean stop.
     let stop = shutdown::signal();
-    let listener = TcpListener::bind(&args.bind).await.with_context(|| {
+    let listener = aula::server::listen(&args.bind).await.with_context(|| {
         format!(
             "no se pudo escuchar en {} (¿otro tareo ya usa ese puerto?)",
             args.bind

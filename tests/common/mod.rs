@@ -76,7 +76,11 @@ pub struct ProfesorHandle {
 }
 
 pub async fn start_profesor() -> ProfesorHandle {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let listener = aula::server::listen("127.0.0.1:0")
+        .await
+        .unwrap()
+        .into_std()
+        .unwrap();
     start_profesor_on(listener)
 }
 
@@ -106,7 +110,7 @@ pub async fn start_tareo(profesor_url: &str) -> (SocketAddr, Running) {
 }
 
 pub async fn start_tareo_with(profesor_url: &str, config: tareo::Config) -> (SocketAddr, Running) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let listener = aula::server::listen("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     (addr, start_tareo_on(listener, profesor_url, config))
 }
@@ -134,7 +138,7 @@ pub async fn start_docencio(tareo_addr: &str, profesor_url: &str) -> (SocketAddr
 }
 
 pub async fn start_docencio_with(config: docencio::Config) -> (SocketAddr, Running) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let listener = aula::server::listen("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     (addr, start_docencio_on(listener, config))
 }

@@ -22,7 +22,7 @@ async fn bind_again(addr: SocketAddr) -> TcpListener {
     eventually(
         Duration::from_secs(5),
         "the port to be free again",
-        || async move { TcpListener::bind(addr).await.ok() },
+        || async move { aula::server::listen(&addr.to_string()).await.ok() },
     )
     .await
 }
@@ -316,4 +316,133 @@ async fn a_report_whose_reply_was_lost_is_retried_with_the_same_idempotency_key(
     .await;
     assert!(!keys[0].is_empty(), "no Idempotency-Key sent");
     assert_eq!(keys[0], keys[1], "a retry must reuse its key");
+}
+
+/// The four roles of one class, started one at a time in `order`, on ports
+/// chosen in advance; returns how long after the last start every question
+/// type got a real answer, once the count is checked exact.
+async fn class_started_in_order(order: [&'static str; 4]) -> Duration {
+    let profesor_addr = reserve_port().await;
+    let tareo_addr = reserve_port().await;
+    let docencio_addr = reserve_port().await;
+    let profesor_url = format!("http://{profesor_addr}");
+    let mut roles = Vec::new();
+    let mut students = None;
+    for role in order {
+        match role {
+            "profesor" => {
+                let listener = bind_again(profesor_addr).await.into_std().unwrap();
+                roles.push(start_profesor_on(listener).running);
+            }
+            "tareo" => roles.push(start_tareo_on(
+                bind_again(tareo_addr).await,
+                &profesor_url,
+                aula::tareo::Config::default(),
+            )),
+            "docencio" => roles.push(start_docencio_on(
+                bind_again(docencio_addr).await,
+                aula::docencio::Config {
+                    tareo_addr: tareo_addr.to_string(),
+                    profesor_url: profesor_url.clone(),
+                    ..Default::default()
+                },
+            )),
+            _ => {
+                let config = estudiante::Config {
+                    docencio_addr: docencio_addr.to_string(),
+                    students: 2,
+                    pause: false,
+                    seed: Some(3),
+                    ..estudiante::Config::default()
+                };
+                let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+                let class = tokio::spawn(estudiante::run(config, async move {
+                    let _ = stopped.await;
+                }));
+                students = Some((stop, class));
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let last_started = tokio::time::Instant::now();
+    let mut probe = Client::connect(docencio_addr).await;
+    let mut relayed = 0;
+    for question in ["Contenido", "Tarea", "Pregunta Dificil"] {
+        loop {
+            let answer = probe.ask(question).await;
+            if question == "Contenido" {
+                assert_eq!(answer, CONTENIDO_ANSWER, "{order:?}");
+                break;
+            }
+            if is_relayed_answer(&answer) {
+                relayed += 1;
+                break;
+            }
+            assert!(answer.starts_with("Error: "), "{order:?}: {answer}");
+            assert!(
+                last_started.elapsed() < Duration::from_secs(5),
+                "{order:?}: '{question}' not answered 5 s after the last start: {answer}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    // The students themselves (who may have been waiting in backoff) are
+    // asking and being counted too.
+    let url = profesor_url.clone();
+    eventually(Duration::from_secs(5), "the students to be counted", || {
+        let url = url.clone();
+        async move { (profesor_total(&url).await > relayed).then_some(()) }
+    })
+    .await;
+    let converged = last_started.elapsed();
+    let (stop, class) = students.expect("estudiante is one of the four");
+    let _ = stop.send(());
+    let summary = tokio::time::timeout(Duration::from_secs(20), class)
+        .await
+        .expect("students stop")
+        .unwrap();
+    assert_eq!(summary.total.wrong, 0, "{order:?}: {summary}");
+    assert!(summary.total.relayed > 0, "{order:?}: {summary}");
+    until_counted(&profesor_url, 0, summary.total.relayed + relayed).await;
+    for role in roles {
+        role.stop().await;
+    }
+    converged
+}
+
+/// Every permutation of the four roles.
+fn every_order() -> Vec<[&'static str; 4]> {
+    let roles = ["profesor", "tareo", "docencio", "estudiante"];
+    let mut orders = Vec::new();
+    for a in 0..4 {
+        for b in 0..4 {
+            for c in 0..4 {
+                for d in 0..4 {
+                    let picked = [a, b, c, d];
+                    if (0..4).all(|role| picked.contains(&role)) {
+                        orders.push(picked.map(|i| roles[i]));
+                    }
+                }
+            }
+        }
+    }
+    orders
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_class_converges_whatever_order_the_four_roles_start_in() {
+    let orders = every_order();
+    assert_eq!(orders.len(), 24);
+    let classes = orders.into_iter().map(|order| async move {
+        let converged = class_started_in_order(order).await;
+        (order, converged)
+    });
+    let results = futures::future::join_all(classes.map(tokio::spawn)).await;
+    let mut slowest = Duration::ZERO;
+    for result in results {
+        let (order, converged) = result.expect("a class panicked");
+        println!("{order:?}: every question type answered {converged:?} after the last start");
+        slowest = slowest.max(converged);
+    }
+    println!("slowest convergence: {slowest:?}");
 }

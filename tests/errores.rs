@@ -394,3 +394,48 @@ async fn past_the_connection_limit_new_clients_wait_and_are_served_when_one_leav
         still_answers(&mut third, server).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slowloris_clients_trickling_bytes_are_cut_at_the_idle_timeout_and_delay_nobody() {
+    let idle = Duration::from_secs(1);
+    let limits = ServerLimits {
+        idle_timeout: idle,
+        ..ServerLimits::default()
+    };
+    for server in BOTH {
+        let (addr, _class) = server_under_test(server, limits.clone()).await;
+        // 200 clients each declaring a 60,000-byte question and sending it
+        // one byte every 100 ms: activity, but never a whole frame.
+        let started = Instant::now();
+        let mut tricklers = tokio::task::JoinSet::new();
+        for _ in 0..200 {
+            tricklers.spawn(async move {
+                let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+                stream.write_all(&60_000u32.to_be_bytes()).await.unwrap();
+                for _ in 0..100 {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    if stream.write_all(b"x").await.is_err() {
+                        return true;
+                    }
+                }
+                false
+            });
+        }
+        let mut active = Client::connect(addr).await;
+        for _ in 0..20 {
+            still_answers(&mut active, server).await;
+        }
+        let served = started.elapsed();
+        let mut cut = 0;
+        while let Some(was_cut) = tricklers.join_next().await {
+            cut += usize::from(was_cut.unwrap());
+        }
+        assert_eq!(cut, 200, "{server:?}: every trickler was cut off");
+        assert!(
+            served < idle,
+            "{server:?}: a normal client waited {served:?} behind the tricklers"
+        );
+        // (`active` itself has been idle past the timeout by now.)
+        still_answers(&mut Client::connect(addr).await, server).await;
+    }
+}

@@ -28,6 +28,7 @@ pub mod profesor;
 pub mod retry;
 pub mod server;
 pub mod shutdown;
+pub mod store;
 pub mod tareo;
 pub mod telemetry;
 pub mod wire;

@@ -13,13 +13,14 @@
 //! crash. The newest [`REMEMBERED_KEYS`] keys are kept.
 
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+
+use crate::store::{self, StoreError};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{error, info};
 
@@ -50,15 +51,8 @@ pub struct Suma {
 /// Why the count could not be opened or changed.
 #[derive(Debug, thiserror::Error)]
 pub enum ContadorError {
-    #[error("no se pudo crear la carpeta de datos {path}: {source}")]
-    Folder { path: PathBuf, source: io::Error },
-    #[error("no se pudo abrir la base de datos {path}: {source}")]
-    Open {
-        path: PathBuf,
-        source: rusqlite::Error,
-    },
-    #[error("la base de datos {path} está en uso por otro proceso (¿otro profesor con la misma --data-dir?)")]
-    Busy { path: PathBuf },
+    #[error(transparent)]
+    Store(#[from] StoreError),
     #[error("no se pudo guardar el conteo: {0}")]
     Write(String),
     #[error("el contador se está cerrando")]
@@ -67,12 +61,10 @@ pub enum ContadorError {
 
 impl From<ContadorError> for io::Error {
     fn from(err: ContadorError) -> Self {
-        let kind = match &err {
-            ContadorError::Folder { source, .. } => source.kind(),
-            ContadorError::Busy { .. } => io::ErrorKind::ResourceBusy,
-            _ => io::ErrorKind::Other,
-        };
-        io::Error::new(kind, err.to_string())
+        match err {
+            ContadorError::Store(store) => store.into(),
+            other => io::Error::other(other.to_string()),
+        }
     }
 }
 
@@ -104,13 +96,8 @@ impl Contador {
     /// Opens the count kept under `data_dir`, creating the folder and the
     /// database on first run. Fails if another process holds the database.
     pub fn open(data_dir: &Path) -> Result<Self, ContadorError> {
-        std::fs::create_dir_all(data_dir).map_err(|source| ContadorError::Folder {
-            path: data_dir.to_owned(),
-            source,
-        })?;
-        let path = data_dir.join(DATABASE_FILE);
-        let connection = open_database(&path)?;
-        let total = read_total(&connection).map_err(|source| ContadorError::Open {
+        let (connection, path) = store::open(data_dir, DATABASE_FILE, "profesor", SCHEMA)?;
+        let total = read_total(&connection).map_err(|source| StoreError::Open {
             path: path.clone(),
             source,
         })?;
@@ -126,9 +113,8 @@ impl Contador {
                 let committed = committed.clone();
                 move || write_loop(connection, receiver, &committed)
             })
-            .map_err(|source| ContadorError::Folder {
-                path: data_dir.to_owned(),
-                source,
+            .map_err(|err| {
+                ContadorError::Write(format!("no se pudo iniciar el hilo del contador: {err}"))
             })?;
         Ok(Contador {
             requests: Some(requests),
@@ -171,57 +157,17 @@ impl Drop for Contador {
     }
 }
 
-fn open_database(path: &Path) -> Result<Connection, ContadorError> {
-    let open_error = |source| ContadorError::Open {
-        path: path.to_owned(),
-        source,
-    };
-    let connection = Connection::open(path).map_err(open_error)?;
-    connection
-        .busy_timeout(Duration::from_millis(500))
-        .map_err(open_error)?;
-    // Exclusive locking: a second profesor on the same folder is refused at
-    // start instead of both counting into one file. WAL with synchronous
-    // FULL: a commit is on disk (fsync) before the POST is answered.
-    connection
-        .execute_batch(
-            "PRAGMA locking_mode = EXCLUSIVE;
-             PRAGMA journal_mode = WAL;
-             PRAGMA synchronous = FULL;",
-        )
-        .map_err(|source| busy_or(path, source))?;
-    connection
-        .execute_batch(
-            "BEGIN IMMEDIATE;
-             CREATE TABLE IF NOT EXISTS conteo (
-                 id INTEGER PRIMARY KEY CHECK (id = 1),
-                 total INTEGER NOT NULL
-             );
-             INSERT OR IGNORE INTO conteo (id, total) VALUES (1, 0);
-             CREATE TABLE IF NOT EXISTS claves (
-                 orden INTEGER PRIMARY KEY,
-                 clave TEXT NOT NULL UNIQUE,
-                 total INTEGER NOT NULL
-             );
-             COMMIT;",
-        )
-        .map_err(|source| busy_or(path, source))?;
-    Ok(connection)
-}
-
-fn busy_or(path: &Path, source: rusqlite::Error) -> ContadorError {
-    match source.sqlite_error_code() {
-        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
-            ContadorError::Busy {
-                path: path.to_owned(),
-            }
-        }
-        _ => ContadorError::Open {
-            path: path.to_owned(),
-            source,
-        },
-    }
-}
+const SCHEMA: &str = "
+    CREATE TABLE IF NOT EXISTS conteo (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        total INTEGER NOT NULL
+    );
+    INSERT OR IGNORE INTO conteo (id, total) VALUES (1, 0);
+    CREATE TABLE IF NOT EXISTS claves (
+        orden INTEGER PRIMARY KEY,
+        clave TEXT NOT NULL UNIQUE,
+        total INTEGER NOT NULL
+    );";
 
 fn read_total(connection: &Connection) -> rusqlite::Result<u64> {
     let total: i64 = connection.query_row("SELECT total FROM conteo WHERE id = 1", [], |row| {
@@ -356,7 +302,7 @@ mod tests {
         let _first = Contador::open(dir.path()).unwrap();
         let second = Contador::open(dir.path());
         assert!(
-            matches!(second, Err(ContadorError::Busy { .. })),
+            matches!(second, Err(ContadorError::Store(StoreError::Busy { .. }))),
             "{second:?}"
         );
     }

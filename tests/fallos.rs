@@ -415,3 +415,33 @@ async fn every_role_stops_cleanly_on_sigterm() {
 async fn every_role_stops_cleanly_on_sigint() {
     every_role_stops_cleanly_on("-INT").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_docencio_owes_survives_its_kill_9_while_profesor_is_down() {
+    let addrs = Addresses::new();
+    let _tareo = addrs.start("tareo").await;
+    // Profesor is down; Docencio keeps what it owes in its data folder.
+    let ledger_debug = "info,aula::docencio::ledger=debug";
+    let mut docencio = addrs.start_logging("docencio", ledger_debug).await;
+    let mut probe = Probe::connect(&addrs).await;
+    for _ in 0..20 {
+        let answer = probe.ask(Question::Tarea).await;
+        assert!(is_relayed_answer(&answer), "{answer}");
+    }
+    docencio
+        .wait_for_log("Avisos pendientes guardados: 20", Duration::from_secs(10))
+        .await;
+    docencio.kill_9().await;
+
+    // Profesor first, then Docencio again: the 20 are delivered, once.
+    let _profesor = addrs.start("profesor").await;
+    let mut docencio = addrs.start("docencio").await;
+    docencio
+        .wait_for_log("20 respuestas pendientes", Duration::from_secs(10))
+        .await;
+    until_counted(&addrs.profesor_url(), 0, 20).await;
+    // A retry of the report in flight at the kill is not counted twice.
+    let mut probe = Probe::connect(&addrs).await;
+    assert!(is_relayed_answer(&probe.ask(Question::Tarea).await));
+    until_counted(&addrs.profesor_url(), 0, 21).await;
+}

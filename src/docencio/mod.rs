@@ -3,12 +3,15 @@
 //! It answers `Contenido` itself, forwards `Tarea` and `Pregunta Dificil`
 //! over long-lived connections to Tareo shared by all students
 //! ([`tareo_link`]), wraps what comes back, and after the student has its
-//! answer tells Profesor that one more question was answered ([`notifier`]).
+//! answer tells Profesor that one more question was answered ([`notifier`]),
+//! keeping what it still owes Profesor on disk ([`ledger`]).
 
+pub mod ledger;
 pub mod notifier;
 pub mod tareo_link;
 
 use std::future::Future;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,6 +24,7 @@ use crate::profesor::ProfesorClient;
 use crate::server::{serve, PendingAnswer, Responder, ServerLimits};
 use crate::wire::texts::{CONTENIDO_ANSWER, ERROR_PREFIX, RELAYED_PREFIX};
 use crate::wire::{Answer, Question, Refusal};
+use ledger::Ledger;
 use notifier::Notifier;
 use tareo_link::TareoLink;
 
@@ -38,6 +42,9 @@ pub struct Config {
     /// Most answers owed to Profesor while it is unreachable; past it,
     /// answers are not counted (and that is logged).
     pub max_pending_notifications: u64,
+    /// Where what is owed to Profesor is kept across restarts (crashes
+    /// included); `None` keeps it in memory only.
+    pub data_dir: Option<PathBuf>,
     pub limits: ServerLimits,
 }
 
@@ -49,6 +56,7 @@ impl Default for Config {
             tareo_connections: 1,
             answer_timeout: Duration::from_secs(5),
             max_pending_notifications: DEFAULT_MAX_PENDING_NOTIFICATIONS,
+            data_dir: None,
             limits: ServerLimits::default(),
         }
     }
@@ -70,6 +78,10 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let profesor = ProfesorClient::new(&config.profesor_url, config.answer_timeout)?;
+    let ledger = match &config.data_dir {
+        Some(data_dir) => Ledger::open(data_dir)?,
+        None => Ledger::in_memory(),
+    };
     let stop_serving = crate::shutdown::token_from(shutdown);
     // Tareo links and the notifier outlive the student connections, which
     // still need them while they drain.
@@ -85,6 +97,7 @@ pub async fn run(
     );
     let notifier = Notifier::start(
         profesor,
+        ledger,
         config.max_pending_notifications,
         FLUSH_TIMEOUT,
         stop_background.clone(),

@@ -1,8 +1,9 @@
 //! Telling Profesor, off the student's critical path, how many forwarded
 //! questions got a real answer.
 //!
-//! Answers are recorded in a counter; one task sends `POST /preguntas` while
-//! the counter is above zero, retrying with backoff while Profesor is down.
+//! Answers are recorded in the [`Ledger`] (a counter, kept on disk with a
+//! data folder); one task sends `POST /preguntas` while it is above zero,
+//! retrying with backoff while Profesor is down.
 //! The first POST carries no body, as the notebook's does; when Profesor's
 //! reply shows it is aula's (it has `total`), later POSTs send everything
 //! pending at once as `{"cantidad": k}`. A Profesor written from the
@@ -24,6 +25,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
+use super::ledger::{Ledger, Report};
 use crate::profesor::routes::MAX_CANTIDAD;
 use crate::profesor::ProfesorClient;
 use crate::retry;
@@ -32,7 +34,7 @@ use crate::telemetry;
 /// Answers not yet reported to Profesor.
 #[derive(Debug)]
 pub struct Notifier {
-    pending: AtomicU64,
+    ledger: Arc<Ledger>,
     /// Most answers owed to Profesor at once.
     limit: u64,
     /// Answers that found the queue full and will never be counted.
@@ -41,16 +43,18 @@ pub struct Notifier {
 }
 
 impl Notifier {
-    /// Starts the sending task on `tasks`. After `shutdown` it keeps trying
-    /// for `flush_timeout`, then reports what it could not deliver.
+    /// Starts the sending task on `tasks`, reporting what `ledger` holds
+    /// (perhaps left by a previous run). After `shutdown` it keeps trying
+    /// for `flush_timeout`, then saves what it could not deliver.
     pub fn start(
         profesor: ProfesorClient,
+        ledger: Arc<Ledger>,
         limit: u64,
         flush_timeout: Duration,
         shutdown: CancellationToken,
         tasks: &TaskTracker,
     ) -> Arc<Self> {
-        let notifier = Arc::new(Notifier::new(limit));
+        let notifier = Arc::new(Notifier::new(ledger, limit));
         tasks.spawn(
             notifier
                 .clone()
@@ -59,9 +63,9 @@ impl Notifier {
         notifier
     }
 
-    fn new(limit: u64) -> Self {
+    fn new(ledger: Arc<Ledger>, limit: u64) -> Self {
         Notifier {
-            pending: AtomicU64::new(0),
+            ledger,
             limit: limit.max(1),
             dropped: AtomicU64::new(0),
             wake: Notify::new(),
@@ -71,13 +75,7 @@ impl Notifier {
     /// Records `answered` more questions that got a real answer, as far as
     /// the queue has room; the rest are dropped, counted and logged.
     pub fn record(&self, answered: u64) {
-        let mut queued = 0;
-        let _ = self
-            .pending
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |pending| {
-                queued = answered.min(self.limit.saturating_sub(pending));
-                (queued > 0).then_some(pending + queued)
-            });
+        let queued = self.ledger.add(answered, self.limit);
         if queued > 0 {
             // Stores a permit if the task is busy, so no record is missed.
             self.wake.notify_one();
@@ -105,7 +103,7 @@ impl Notifier {
 
     /// Answers recorded but not yet acknowledged by Profesor.
     pub fn pending(&self) -> u64 {
-        self.pending.load(Ordering::Acquire)
+        self.ledger.pending()
     }
 
     async fn send_loop(
@@ -114,14 +112,26 @@ impl Notifier {
         flush_timeout: Duration,
         shutdown: CancellationToken,
     ) {
+        self.deliver(&profesor, flush_timeout, &shutdown).await;
+        // Whatever is still owed is on disk (with a data folder) for the
+        // next run.
+        self.ledger.close().await;
+    }
+
+    async fn deliver(
+        &self,
+        profesor: &ProfesorClient,
+        flush_timeout: Duration,
+        shutdown: &CancellationToken,
+    ) {
         let mut batching = false;
         // Every report carries a key unique to this process and report; a
-        // failed report is retried as it was (same key, same cantidad), so
-        // a report that reached Profesor but whose reply was lost is not
-        // counted twice.
+        // report not acknowledged is retried as it was (same key, same
+        // cantidad, even after a restart: the ledger keeps it), so a report
+        // that reached Profesor but whose reply was lost is not counted
+        // twice.
         let instance = format!("{:016x}", rand::random::<u64>());
         let mut reports = 0u64;
-        let mut retrying: Option<(String, u64)> = None;
         let mut backoff = retry::backoff();
         let mut failures = 0u64;
         let mut flush_deadline: Option<Instant> = None;
@@ -143,23 +153,30 @@ impl Notifier {
                 warn!("Docencio se detiene con {pending} avisos a Profesor sin entregar");
                 return;
             }
-            let (key, cantidad) = retrying.take().unwrap_or_else(|| {
-                reports += 1;
-                let cantidad = if batching {
-                    pending.min(MAX_CANTIDAD)
-                } else {
-                    1
-                };
-                (format!("docencio-{instance}-{reports}"), cantidad)
-            });
-            match profesor.contar(cantidad, Some(&key)).await {
+            let report = match self.ledger.report() {
+                Some(report) => report,
+                None => {
+                    reports += 1;
+                    let report = Report {
+                        key: format!("docencio-{instance}-{reports}"),
+                        cantidad: if batching {
+                            pending.min(MAX_CANTIDAD)
+                        } else {
+                            1
+                        },
+                    };
+                    self.ledger.begin(report.clone()).await;
+                    report
+                }
+            };
+            match profesor.contar(report.cantidad, Some(&report.key)).await {
                 Ok(conteo) => {
                     // A Profesor without `total` ignores the body and counted
                     // one, whatever we asked (it may have been swapped for the
                     // notebook's since the last reply).
                     batching = conteo.total.is_some();
-                    let counted = if batching { cantidad } else { 1 };
-                    self.pending.fetch_sub(counted, Ordering::AcqRel);
+                    let counted = if batching { report.cantidad } else { 1 };
+                    self.ledger.acknowledged(counted);
                     if failures > 0 {
                         info!("Profesor vuelve a responder en {}", profesor.base_url());
                     }
@@ -170,7 +187,6 @@ impl Notifier {
                     }
                 }
                 Err(err) => {
-                    retrying = Some((key, cantidad));
                     failures += 1;
                     let delay = backoff.next().unwrap_or(retry::MAX_RETRY_DELAY);
                     if retry::worth_reporting(failures) {
@@ -199,12 +215,12 @@ mod tests {
 
     #[test]
     fn answers_past_the_bound_are_dropped_and_counted_never_silently() {
-        let notifier = Notifier::new(5);
+        let notifier = Notifier::new(Ledger::in_memory(), 5);
         notifier.record(3);
         notifier.record(4);
         assert_eq!(notifier.pending(), 5);
         assert_eq!(notifier.dropped(), 2);
-        notifier.pending.fetch_sub(2, Ordering::AcqRel);
+        notifier.ledger.acknowledged(2);
         notifier.record(1);
         assert_eq!((notifier.pending(), notifier.dropped()), (4, 2));
     }

@@ -41,9 +41,14 @@ pub struct RoleProcess {
 impl RoleProcess {
     /// Starts `name` with `args` and waits until it logs that it listens.
     pub async fn start(name: &str, args: &[String]) -> RoleProcess {
+        RoleProcess::start_logging(name, args, "info").await
+    }
+
+    /// [`RoleProcess::start`] with `RUST_LOG` set to `filter`.
+    pub async fn start_logging(name: &str, args: &[String], filter: &str) -> RoleProcess {
         let mut child = Command::new(binary(name))
             .args(args)
-            .env("RUST_LOG", "info")
+            .env("RUST_LOG", filter)
             .env_remove("AULA_PROFESOR_URL")
             .env_remove("AULA_TAREO_ADDR")
             .env_remove("AULA_DOCENCIO_ADDR")
@@ -186,6 +191,8 @@ impl Addresses {
                 self.tareo.to_string(),
                 "--profesor-url".into(),
                 self.profesor_url(),
+                "--data-dir".into(),
+                self.data_dir.path().display().to_string(),
             ],
             other => panic!("no server role {other}"),
         };
@@ -201,5 +208,10 @@ impl Addresses {
         let mut args = self.args(role);
         args.extend(extra.iter().map(|arg| (*arg).to_owned()));
         RoleProcess::start(role, &args).await
+    }
+
+    /// Like [`Addresses::start`], with `RUST_LOG` set to `filter`.
+    pub async fn start_logging(&self, role: &str, filter: &str) -> RoleProcess {
+        RoleProcess::start_logging(role, &self.args(role), filter).await
     }
 }

@@ -376,6 +376,17 @@ async fn every_role_stops_cleanly_on(signal: &str) {
     let tareo = addrs.start("tareo").await;
     let docencio = addrs.start("docencio").await;
     let students = Students::start(&addrs, 16);
+    let estudiante_args: Vec<String> = [
+        "--docencio-addr",
+        &addrs.docencio.to_string(),
+        "--students",
+        "16",
+        "--no-pause",
+    ]
+    .iter()
+    .map(|arg| (*arg).to_owned())
+    .collect();
+    let estudiante = common::procesos::RoleProcess::spawn("estudiante", &estudiante_args, "info");
     let url = addrs.profesor_url();
     common::eventually(Duration::from_secs(20), "the class under way", || {
         let url = url.clone();
@@ -384,6 +395,24 @@ async fn every_role_stops_cleanly_on(signal: &str) {
     .await;
 
     let limit = Duration::from_secs(12);
+    // The student binary stops asking, waits for its answers, prints its
+    // summary and exits 0.
+    let (status, log) = estudiante.signal(signal, limit).await;
+    assert!(
+        status.success(),
+        "estudiante after {signal}: {status}\n{log}"
+    );
+    assert!(
+        log.contains("Resumen de la clase (16 estudiante(s))"),
+        "{log}"
+    );
+    assert!(log.contains("sin responder al detener: 0"), "{log}");
+    let binary_relayed: u64 = log
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("de Tareo o Profesor: "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no relayed count in the summary: {log}"));
     let (status, log) = tareo.signal(signal, limit).await;
     assert!(status.success(), "tareo after {signal}: {status}\n{log}");
     sleep(Duration::from_millis(300)).await;
@@ -395,15 +424,12 @@ async fn every_role_stops_cleanly_on(signal: &str) {
     assert_eq!(summary.total.wrong, 0, "{summary}");
     // Docencio answered what it had been asked before closing, and every
     // real answer it gave reached Profesor before it exited.
-    assert_eq!(
-        profesor_total(&url).await,
-        summary.total.relayed,
-        "{summary}"
-    );
+    let relayed = summary.total.relayed + binary_relayed;
+    assert_eq!(profesor_total(&url).await, relayed, "{summary}");
     let (status, log) = profesor.signal(signal, limit).await;
     assert!(status.success(), "profesor after {signal}: {status}\n{log}");
     let _profesor = addrs.start("profesor").await;
-    assert_eq!(profesor_total(&url).await, summary.total.relayed);
+    assert_eq!(profesor_total(&url).await, relayed);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

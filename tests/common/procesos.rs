@@ -46,6 +46,14 @@ impl RoleProcess {
 
     /// [`RoleProcess::start`] with `RUST_LOG` set to `filter`.
     pub async fn start_logging(name: &str, args: &[String], filter: &str) -> RoleProcess {
+        let mut role = RoleProcess::spawn(name, args, filter);
+        role.wait_for_log("Servidor escuchando", Duration::from_secs(20))
+            .await;
+        role
+    }
+
+    /// Starts `name` without waiting for anything (for `estudiante`).
+    pub fn spawn(name: &str, args: &[String], filter: &str) -> RoleProcess {
         let mut child = Command::new(binary(name))
             .args(args)
             .env("RUST_LOG", filter)
@@ -78,15 +86,12 @@ impl RoleProcess {
                 }
             });
         }
-        let mut role = RoleProcess {
+        RoleProcess {
             name: name.to_owned(),
             child,
             log,
             lines,
-        };
-        role.wait_for_log("Servidor escuchando", Duration::from_secs(20))
-            .await;
-        role
+        }
     }
 
     /// Waits until the log contains `text`; panics with the log if not.

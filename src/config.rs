@@ -127,11 +127,11 @@ pub struct DocencioArgs {
     /// are not counted and a warning says how many
     #[arg(long, env = "AULA_MAX_PENDING_NOTIFICATIONS", default_value_t = docencio::DEFAULT_MAX_PENDING_NOTIFICATIONS)]
     pub max_pending_notifications: u64,
-    /// Folder where what is owed to Profesor is kept, so that a restart
-    /// (even after kill -9) still delivers it (created on first run; file
-    /// docencio.sqlite3, beside Profesor's)
-    #[arg(long, env = "AULA_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
-    pub data_dir: PathBuf,
+    /// Folder where what is owed to Profesor is kept, so that a restart on
+    /// the same port (even after kill -9) still delivers it (created on
+    /// first run; file docencio-PORT.sqlite3). Without it, only in memory
+    #[arg(long, env = "AULA_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
     #[command(flatten)]
     pub limits: LimitArgs,
 }
@@ -144,7 +144,7 @@ impl DocencioArgs {
             tareo_connections: self.tareo_connections.max(1),
             answer_timeout: Duration::from_millis(self.answer_timeout_ms),
             max_pending_notifications: self.max_pending_notifications.max(1),
-            data_dir: Some(self.data_dir.clone()),
+            data_dir: self.data_dir.clone(),
             limits: self.limits.limits(),
         }
     }

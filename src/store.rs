@@ -1,6 +1,6 @@
 //! The one way aula opens an SQLite file: under a data folder created on
-//! first run, locked for this process alone, and with every commit on disk
-//! before it returns (WAL, `synchronous = FULL`).
+//! first run, shared or locked for this process alone, and with every
+//! commit on disk before it returns (WAL, `synchronous = FULL`).
 //!
 //! Profesor keeps its count this way ([`crate::profesor::Contador`]) and
 //! Docencio what it still owes Profesor (`docencio::outbox`).
@@ -21,7 +21,7 @@ pub enum StoreError {
         path: PathBuf,
         source: rusqlite::Error,
     },
-    #[error("la base de datos {path} está en uso por otro proceso (¿otro {role} con la misma --data-dir?)")]
+    #[error("la base de datos {path} está en uso por otro proceso (¿otro {role} con la misma --data-dir y el mismo puerto?)")]
     Busy { path: PathBuf, role: &'static str },
 }
 
@@ -36,15 +36,24 @@ impl From<StoreError> for io::Error {
     }
 }
 
-/// Opens `data_dir/file` for `role` alone, creating both on first run, and
-/// runs `schema` (idempotent `CREATE ... IF NOT EXISTS`) in a transaction.
-///
-/// Exclusive locking makes a second process on the same file fail here, at
-/// start, instead of both writing into it.
+/// Whether other processes may use the same file at the same time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sharing {
+    /// Several processes may read and write it; SQLite serialises their
+    /// transactions (Profesor: two on one folder share one exact count).
+    Shared,
+    /// This process alone: a second one fails here, at start, instead of
+    /// overwriting the first one's state (Docencio's ledger).
+    Exclusive,
+}
+
+/// Opens `data_dir/file` for `role`, creating both on first run, and runs
+/// `schema` (idempotent `CREATE ... IF NOT EXISTS`) in a transaction.
 pub fn open(
     data_dir: &Path,
     file: &str,
     role: &'static str,
+    sharing: Sharing,
     schema: &str,
 ) -> Result<(Connection, PathBuf), StoreError> {
     std::fs::create_dir_all(data_dir).map_err(|source| StoreError::Folder {
@@ -57,9 +66,13 @@ pub fn open(
         source,
     };
     let connection = Connection::open(&path).map_err(open_error)?;
-    connection
-        .busy_timeout(Duration::from_millis(500))
-        .map_err(open_error)?;
+    // Long enough for another process's commit; short enough that an
+    // exclusive holder is reported at once.
+    let busy_timeout = match sharing {
+        Sharing::Shared => Duration::from_secs(5),
+        Sharing::Exclusive => Duration::from_millis(500),
+    };
+    connection.busy_timeout(busy_timeout).map_err(open_error)?;
     let busy_or = |source: rusqlite::Error| match source.sqlite_error_code() {
         Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
             StoreError::Busy {
@@ -72,10 +85,14 @@ pub fn open(
             source,
         },
     };
+    if sharing == Sharing::Exclusive {
+        connection
+            .execute_batch("PRAGMA locking_mode = EXCLUSIVE;")
+            .map_err(busy_or)?;
+    }
     connection
         .execute_batch(
-            "PRAGMA locking_mode = EXCLUSIVE;
-             PRAGMA journal_mode = WAL;
+            "PRAGMA journal_mode = WAL;
              PRAGMA synchronous = FULL;",
         )
         .map_err(busy_or)?;

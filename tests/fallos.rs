@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use aula::estudiante::{self, Summary};
 use aula::wire::Question;
-use common::procesos::Addresses;
+use common::procesos::{Addresses, RoleProcess};
 use common::{is_relayed_answer, profesor_total, until_counted, Client};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -261,19 +261,32 @@ async fn an_acknowledged_post_survives_kill_9_and_its_key_is_still_remembered() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_second_profesor_on_the_same_data_folder_is_refused_with_a_clear_error() {
+async fn two_profesors_on_one_data_folder_share_one_exact_count() {
     let addrs = Addresses::new();
-    let _profesor = addrs.start("profesor").await;
-    let other = common::procesos::free_addr().to_string();
-    let data_dir = addrs.data_dir.path().display().to_string();
-    let output = tokio::process::Command::new(common::procesos::binary("profesor"))
-        .args(["--bind", &other, "--data-dir", &data_dir])
-        .output()
-        .await
-        .unwrap();
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("en uso por otro proceso"), "{stderr}");
+    let _first = addrs.start("profesor").await;
+    let other = common::procesos::free_addr();
+    let _second = RoleProcess::start(
+        "profesor",
+        &[
+            "--bind".to_owned(),
+            other.to_string(),
+            "--data-dir".to_owned(),
+            addrs.data_dir.path().display().to_string(),
+        ],
+    )
+    .await;
+    let urls = [addrs.profesor_url(), format!("http://{other}")];
+    let posts = (0..200).map(|i| {
+        let url = format!("{}/preguntas", urls[i % 2]);
+        async move {
+            let response = http().post(url).send().await.unwrap();
+            assert!(response.status().is_success());
+        }
+    });
+    futures::future::join_all(posts).await;
+    for url in &urls {
+        assert_eq!(profesor_total(url).await, 200, "{url}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -386,7 +399,7 @@ async fn every_role_stops_cleanly_on(signal: &str) {
     .iter()
     .map(|arg| (*arg).to_owned())
     .collect();
-    let estudiante = common::procesos::RoleProcess::spawn("estudiante", &estudiante_args, "info");
+    let estudiante = RoleProcess::spawn("estudiante", &estudiante_args, "info");
     let url = addrs.profesor_url();
     common::eventually(Duration::from_secs(20), "the class under way", || {
         let url = url.clone();

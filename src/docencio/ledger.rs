@@ -21,10 +21,14 @@ use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
 use crate::retry;
-use crate::store::{self, StoreError};
+use crate::store::{self, Sharing, StoreError};
 
-/// The database file inside the data folder.
-pub const LEDGER_FILE: &str = "docencio.sqlite3";
+/// The database file inside the data folder for the Docencio listening on
+/// `port`: one per Docencio, so that several can share a folder, and a
+/// Docencio restarted on its port finds what it owed.
+pub fn ledger_file(port: u16) -> String {
+    format!("docencio-{port}.sqlite3")
+}
 
 const SCHEMA: &str = "
     CREATE TABLE IF NOT EXISTS avisos (
@@ -72,9 +76,16 @@ impl Ledger {
         Arc::new(Ledger::new(0, None))
     }
 
-    /// The ledger kept under `data_dir`, with what a previous run left.
-    pub fn open(data_dir: &Path) -> Result<Arc<Ledger>, StoreError> {
-        let (connection, path) = store::open(data_dir, LEDGER_FILE, "docencio", SCHEMA)?;
+    /// The ledger kept under `data_dir` for the Docencio on `port`, with
+    /// what a previous run left.
+    pub fn open(data_dir: &Path, port: u16) -> Result<Arc<Ledger>, StoreError> {
+        let (connection, path) = store::open(
+            data_dir,
+            &ledger_file(port),
+            "docencio",
+            Sharing::Exclusive,
+            SCHEMA,
+        )?;
         let open_error = |source| StoreError::Open {
             path: path.clone(),
             source,
@@ -277,9 +288,12 @@ fn save(
 /// Only for tests of this module: what is on disk.
 #[cfg(test)]
 fn read_back(data_dir: &Path) -> (u64, Option<Report>) {
-    let connection = Connection::open(data_dir.join(LEDGER_FILE)).unwrap();
+    let connection = Connection::open(data_dir.join(ledger_file(PORT))).unwrap();
     load(&connection).unwrap()
 }
+
+#[cfg(test)]
+const PORT: u16 = 4446;
 
 #[cfg(test)]
 mod tests {
@@ -296,7 +310,7 @@ mod tests {
     fn what_is_owed_and_the_report_in_flight_survive_a_restart() {
         let dir = tempfile::tempdir().unwrap();
         runtime().block_on(async {
-            let ledger = Ledger::open(dir.path()).unwrap();
+            let ledger = Ledger::open(dir.path(), PORT).unwrap();
             assert_eq!(ledger.add(7, 100), 7);
             ledger
                 .begin(Report {
@@ -318,7 +332,7 @@ mod tests {
             )
         );
         runtime().block_on(async {
-            let ledger = Ledger::open(dir.path()).unwrap();
+            let ledger = Ledger::open(dir.path(), PORT).unwrap();
             assert_eq!(ledger.pending(), 9);
             assert_eq!(ledger.report().unwrap().key, "docencio-x-1");
             ledger.acknowledged(7);
@@ -339,10 +353,17 @@ mod tests {
     }
 
     #[test]
-    fn a_second_docencio_on_the_same_folder_is_refused() {
+    fn docencios_on_other_ports_share_a_folder() {
         let dir = tempfile::tempdir().unwrap();
-        let _first = Ledger::open(dir.path()).unwrap();
-        let second = Ledger::open(dir.path());
+        let _first = Ledger::open(dir.path(), 4446).unwrap();
+        let _second = Ledger::open(dir.path(), 4447).unwrap();
+    }
+
+    #[test]
+    fn a_second_docencio_on_the_same_folder_and_port_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let _first = Ledger::open(dir.path(), PORT).unwrap();
+        let second = Ledger::open(dir.path(), PORT);
         assert!(
             matches!(
                 second,

@@ -43,7 +43,8 @@ pub struct Config {
     /// answers are not counted (and that is logged).
     pub max_pending_notifications: u64,
     /// Where what is owed to Profesor is kept across restarts (crashes
-    /// included); `None` keeps it in memory only.
+    /// included), in a file named by the listening port; `None` keeps it in
+    /// memory only.
     pub data_dir: Option<PathBuf>,
     pub limits: ServerLimits,
 }
@@ -79,8 +80,11 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let profesor = ProfesorClient::new(&config.profesor_url, config.answer_timeout)?;
     let ledger = match &config.data_dir {
-        Some(data_dir) => Ledger::open(data_dir)?,
-        None => Ledger::in_memory(),
+        Some(data_dir) => Ledger::open(data_dir, listener.local_addr()?.port())?,
+        None => {
+            info!("Los avisos pendientes a Profesor se guardan solo en memoria (sin --data-dir)");
+            Ledger::in_memory()
+        }
     };
     let stop_serving = crate::shutdown::token_from(shutdown);
     // Tareo links and the notifier outlive the student connections, which

@@ -14,13 +14,12 @@
 
 use std::io;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::Mutex;
 use std::thread::JoinHandle;
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
-use crate::store::{self, StoreError};
+use crate::store::{self, Sharing, StoreError};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{error, info};
 
@@ -55,6 +54,8 @@ pub enum ContadorError {
     Store(#[from] StoreError),
     #[error("no se pudo guardar el conteo: {0}")]
     Write(String),
+    #[error("no se pudo leer el conteo: {0}")]
+    Read(String),
     #[error("el contador se está cerrando")]
     Closed,
 }
@@ -78,8 +79,9 @@ struct Request {
 #[derive(Debug)]
 pub struct Contador {
     requests: Option<mpsc::Sender<Request>>,
-    /// The committed total, for reads that need no database round trip.
-    committed: Arc<AtomicU64>,
+    /// For reads, which in WAL mode never wait for the writer. Read from
+    /// the file, not from memory: another Profesor may share the folder.
+    reader: Mutex<Connection>,
     writer: Option<JoinHandle<()>>,
 }
 
@@ -96,7 +98,9 @@ impl Contador {
     /// Opens the count kept under `data_dir`, creating the folder and the
     /// database on first run. Fails if another process holds the database.
     pub fn open(data_dir: &Path) -> Result<Self, ContadorError> {
-        let (connection, path) = store::open(data_dir, DATABASE_FILE, "profesor", SCHEMA)?;
+        let (connection, path) =
+            store::open(data_dir, DATABASE_FILE, "profesor", Sharing::Shared, SCHEMA)?;
+        let (reader, _) = store::open(data_dir, DATABASE_FILE, "profesor", Sharing::Shared, "")?;
         let total = read_total(&connection).map_err(|source| StoreError::Open {
             path: path.clone(),
             source,
@@ -105,20 +109,16 @@ impl Contador {
             "Conteo recuperado de {}: {total} preguntas respondidas",
             path.display()
         );
-        let committed = Arc::new(AtomicU64::new(total));
         let (requests, receiver) = mpsc::channel(QUEUE_CAPACITY);
         let writer = std::thread::Builder::new()
             .name("profesor-contador".into())
-            .spawn({
-                let committed = committed.clone();
-                move || write_loop(connection, receiver, &committed)
-            })
+            .spawn(move || write_loop(connection, receiver))
             .map_err(|err| {
                 ContadorError::Write(format!("no se pudo iniciar el hilo del contador: {err}"))
             })?;
         Ok(Contador {
             requests: Some(requests),
-            committed,
+            reader: Mutex::new(reader),
             writer: Some(writer),
         })
     }
@@ -141,9 +141,14 @@ impl Contador {
         answer.await.map_err(|_| ContadorError::Closed)?
     }
 
-    /// The total as last committed.
-    pub fn total(&self) -> u64 {
-        self.committed.load(Ordering::Acquire)
+    /// The total as last committed, by this or any other Profesor sharing
+    /// the folder.
+    pub fn total(&self) -> Result<u64, ContadorError> {
+        let reader = self
+            .reader
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        read_total(&reader).map_err(|err| ContadorError::Read(err.to_string()))
     }
 }
 
@@ -177,11 +182,7 @@ fn read_total(connection: &Connection) -> rusqlite::Result<u64> {
 }
 
 /// The writer thread: batches whatever is waiting into one transaction.
-fn write_loop(
-    mut connection: Connection,
-    mut requests: mpsc::Receiver<Request>,
-    committed: &AtomicU64,
-) {
+fn write_loop(mut connection: Connection, mut requests: mpsc::Receiver<Request>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = requests.blocking_recv() {
         batch.push(first);
@@ -193,9 +194,6 @@ fn write_loop(
         }
         match add_batch(&mut connection, &batch) {
             Ok(results) => {
-                if let Some(total) = results.iter().map(|suma| suma.total).max() {
-                    committed.fetch_max(total, Ordering::AcqRel);
-                }
                 for (request, suma) in batch.drain(..).zip(results) {
                     let _ = request.reply.send(Ok(suma));
                 }
@@ -278,7 +276,7 @@ mod tests {
                 }
             );
         });
-        assert_eq!(contador.total(), 4);
+        assert_eq!(contador.total().unwrap(), 4);
     }
 
     #[test]
@@ -289,22 +287,31 @@ mod tests {
             contador.sumar(5, Some("k")).await.unwrap();
             drop(contador);
             let contador = Contador::open(dir.path()).unwrap();
-            assert_eq!(contador.total(), 5);
+            assert_eq!(contador.total().unwrap(), 5);
             let again = contador.sumar(5, Some("k")).await.unwrap();
             assert!(again.repetida);
-            assert_eq!(contador.total(), 5);
+            assert_eq!(contador.total().unwrap(), 5);
         });
     }
 
     #[test]
-    fn a_second_contador_on_the_same_folder_is_refused() {
+    fn two_contadores_on_one_folder_share_one_exact_count() {
         let dir = tempfile::tempdir().unwrap();
-        let _first = Contador::open(dir.path()).unwrap();
-        let second = Contador::open(dir.path());
-        assert!(
-            matches!(second, Err(ContadorError::Store(StoreError::Busy { .. }))),
-            "{second:?}"
-        );
+        let first = Contador::open(dir.path()).unwrap();
+        let second = Contador::open(dir.path()).unwrap();
+        runtime().block_on(async {
+            let adds = (0..200u64).map(|i| {
+                let contador = if i % 2 == 0 { &first } else { &second };
+                contador.sumar(
+                    1,
+                    Some(if i % 50 == 0 { "shared" } else { "" }).filter(|k| !k.is_empty()),
+                )
+            });
+            futures::future::try_join_all(adds).await.unwrap();
+        });
+        // 196 without a key, and the shared key counted once of its 4 uses.
+        assert_eq!(first.total().unwrap(), 197);
+        assert_eq!(second.total().unwrap(), 197);
     }
 
     #[test]

@@ -132,8 +132,8 @@ async fn respuesta() -> HttpResponse {
     })
 }
 
-async fn ver_preguntas(contador: web::Data<Contador>) -> HttpResponse {
-    HttpResponse::Ok().json(conteo(contador.total(), "GET"))
+async fn ver_preguntas(contador: web::Data<Contador>) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(conteo(contador.total()?, "GET")))
 }
 
 async fn sumar_preguntas(
@@ -179,8 +179,9 @@ fn idempotency_key(request: &HttpRequest) -> Result<Option<&str>, ApiError> {
     }
 }
 
-async fn salud(contador: web::Data<Contador>) -> HttpResponse {
-    HttpResponse::Ok().json(serde_json::json!({"estado": "ok", "total": contador.total()}))
+async fn salud(contador: web::Data<Contador>) -> Result<HttpResponse, ApiError> {
+    let total = contador.total()?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({"estado": "ok", "total": total})))
 }
 
 fn conteo(total: u64, metodo: &str) -> Texto {

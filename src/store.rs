@@ -21,7 +21,9 @@ pub enum StoreError {
         path: PathBuf,
         source: rusqlite::Error,
     },
-    #[error("la base de datos {path} está en uso por otro proceso (¿otro {role} con la misma --data-dir y el mismo puerto?)")]
+    #[error(
+        "la base de datos {path} está en uso por otro proceso (¿otro {role} usa el mismo archivo?)"
+    )]
     Busy { path: PathBuf, role: &'static str },
 }
 

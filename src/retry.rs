@@ -16,14 +16,21 @@ const FIRST_RETRY_DELAY: Duration = Duration::from_millis(50);
 /// An endless sequence of delays: 50 ms doubling up to 2 s, with jitter so
 /// that many students cut off at once do not all come back in lockstep.
 pub fn backoff() -> impl Iterator<Item = Duration> + Send {
+    backoff_up_to(MAX_RETRY_DELAY)
+}
+
+/// Like [`backoff`], never waiting more than `cap` (itself at most the
+/// contract's 2 s) between two tries.
+pub fn backoff_up_to(cap: Duration) -> impl Iterator<Item = Duration> + Send {
+    let cap = cap.min(MAX_RETRY_DELAY);
     ExponentialBuilder::default()
-        .with_min_delay(FIRST_RETRY_DELAY)
-        .with_max_delay(MAX_RETRY_DELAY)
+        .with_min_delay(FIRST_RETRY_DELAY.min(cap))
+        .with_max_delay(cap)
         .with_jitter()
         .without_max_times()
         .build()
         // Jitter is added on top of the computed delay; the cap is a promise.
-        .map(|delay| delay.min(MAX_RETRY_DELAY))
+        .map(move |delay| delay.min(cap))
 }
 
 /// Whether the `failures`-th failure in a row deserves a log line: the
@@ -44,6 +51,15 @@ mod tests {
         assert!(delays[0] < Duration::from_millis(200));
         assert!(delays.iter().all(|d| *d <= MAX_RETRY_DELAY));
         assert!(delays[199] >= Duration::from_secs(1));
+    }
+
+    #[test]
+    fn a_lower_cap_is_kept_and_a_higher_one_is_the_contracts() {
+        let cap = Duration::from_millis(500);
+        assert!(backoff_up_to(cap).take(200).all(|d| d <= cap));
+        assert!(backoff_up_to(Duration::from_secs(60))
+            .take(200)
+            .all(|d| d <= MAX_RETRY_DELAY));
     }
 
     #[test]

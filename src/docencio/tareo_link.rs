@@ -43,6 +43,11 @@ const MAX_PIPELINE: usize = 128;
 /// Questions waiting for a lane before students feel backpressure.
 const LANE_QUEUE: usize = 4096;
 
+/// Longest wait between two tries to reach Tareo. A lane is one connection,
+/// so trying twice a second costs nothing, and answers resume within half a
+/// second of Tareo being back (with the students' 2 s cap it took up to 2 s).
+const LINK_RETRY_CAP: Duration = Duration::from_millis(500);
+
 /// A handle on the connections to Tareo.
 #[derive(Debug)]
 pub struct TareoLink {
@@ -153,7 +158,7 @@ struct Lane {
 
 impl Lane {
     async fn run(mut self) {
-        let mut backoff = retry::backoff();
+        let mut backoff = retry::backoff_up_to(LINK_RETRY_CAP);
         let mut failures = 0u64;
         loop {
             // Questions asked meanwhile wait in the queue: on loopback a
@@ -167,7 +172,7 @@ impl Lane {
             };
             let error = match connected {
                 Ok(Ok(stream)) => {
-                    backoff = retry::backoff();
+                    backoff = retry::backoff_up_to(LINK_RETRY_CAP);
                     failures = 0;
                     info!(
                         "Cliente conectado exitosamente a Tareo en {} (conexión {})",
@@ -192,8 +197,7 @@ impl Lane {
             if retry::worth_reporting(failures) {
                 warn!(
                     "Esperando a Tareo en {} ({error}); reintentando cada {:?} como máximo",
-                    self.addr,
-                    retry::MAX_RETRY_DELAY
+                    self.addr, LINK_RETRY_CAP
                 );
             } else {
                 debug!(

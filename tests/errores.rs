@@ -439,3 +439,41 @@ async fn slowloris_clients_trickling_bytes_are_cut_at_the_idle_timeout_and_delay
         still_answers(&mut Client::connect(addr).await, server).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_over_limit_error_survives_a_client_that_keeps_writing_and_reads_late() {
+    for server in BOTH {
+        let (addr, _class) = server_under_test(server, ServerLimits::default()).await;
+        let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (mut reader, mut writer) = stream.into_split();
+        // A client uploading a 1 MB "question" in pieces, as a careless
+        // script would, and only reading once it is done.
+        let upload = tokio::spawn(async move {
+            writer
+                .write_all(&(1_000_000u32).to_be_bytes())
+                .await
+                .unwrap();
+            for _ in 0..100 {
+                if writer.write_all(&[b'x'; 10_000]).await.is_err() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        });
+        let _ = upload.await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let mut framed =
+            tokio_util::codec::FramedRead::new(&mut reader, aula::wire::frame_codec(1 << 20));
+        let first = tokio::time::timeout(ANSWER_WAIT, framed.next())
+            .await
+            .expect("an answer or a close");
+        let answer = match first {
+            Some(Ok(body)) => String::from_utf8(body.to_vec()).unwrap(),
+            other => panic!("{server:?}: the error was lost: {other:?}"),
+        };
+        assert!(
+            answer.starts_with("Error: mensaje demasiado largo"),
+            "{server:?}: {answer}"
+        );
+    }
+}

@@ -260,11 +260,14 @@ fn to_json_error<B: 'static>(
         return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
     }
     let status = res.status();
-    let detail = res
-        .response()
-        .error()
-        .map(|err| err.to_string())
-        .unwrap_or_else(|| status.canonical_reason().unwrap_or("error").to_owned());
+    let detail = if status == StatusCode::PAYLOAD_TOO_LARGE {
+        format!("cuerpo demasiado grande (máximo {MAX_BODY_BYTES} bytes); se espera {{\"cantidad\": k}} o ningún cuerpo")
+    } else {
+        res.response()
+            .error()
+            .map(|err| err.to_string())
+            .unwrap_or_else(|| status.canonical_reason().unwrap_or("error").to_owned())
+    };
     let body = serde_json::to_string(&ErrorBody { error: detail })
         .unwrap_or_else(|_| String::from("{\"error\":\"error\"}"));
     let (req, mut res) = res.into_parts();

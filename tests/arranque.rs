@@ -446,3 +446,69 @@ async fn the_class_converges_whatever_order_the_four_roles_start_in() {
     }
     println!("slowest convergence: {slowest:?}");
 }
+
+/// A Profesor with `total` that refuses any body with a 400, counting only
+/// bodyless POSTs, as a stricter rewrite of the notebook's might.
+async fn profesor_refusing_bodies() -> (String, std::sync::Arc<std::sync::atomic::AtomicU64>) {
+    use actix_web::{web, App, HttpResponse, HttpServer};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let counted = std::sync::Arc::new(AtomicU64::new(0));
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let state = web::Data::from(counted.clone());
+    let server = HttpServer::new(move || {
+        App::new().app_data(state.clone()).route(
+            "/preguntas",
+            web::post().to(
+                |body: web::Bytes, counted: web::Data<AtomicU64>| async move {
+                    if !body.is_empty() {
+                        return HttpResponse::BadRequest()
+                            .json(serde_json::json!({"error": "sin cuerpo"}));
+                    }
+                    let total = counted.fetch_add(1, Ordering::SeqCst) + 1;
+                    HttpResponse::Ok().json(serde_json::json!({
+                        "texto": format!("Llevamos: {total} preguntas respondidas"),
+                        "método": "POST",
+                        "total": total,
+                    }))
+                },
+            ),
+        )
+    })
+    .workers(1)
+    .disable_signals()
+    .listen(listener)
+    .unwrap()
+    .run();
+    tokio::spawn(server);
+    (url, counted)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_profesor_that_refuses_batches_is_told_one_by_one_and_counts_exactly() {
+    let (profesor_url, counted) = profesor_refusing_bodies().await;
+    let (tareo_addr, _tareo) = start_tareo(&profesor_url).await;
+    let (docencio_addr, _docencio) = start_docencio(&tareo_addr.to_string(), &profesor_url).await;
+    let mut student = Client::connect(docencio_addr).await;
+    // Many at once, so that Docencio has several to report together.
+    let mut burst = Vec::new();
+    for _ in 0..50 {
+        burst.extend_from_slice(&5u32.to_be_bytes());
+        burst.extend_from_slice(b"Tarea");
+    }
+    for _ in 0..4 {
+        student.write_raw(&burst).await;
+        for _ in 0..50 {
+            assert!(is_relayed_answer(&student.read().await));
+        }
+    }
+    eventually(Duration::from_secs(20), "all 200 counted", || {
+        let counted = counted.clone();
+        async move {
+            let now = counted.load(std::sync::atomic::Ordering::SeqCst);
+            assert!(now <= 200, "over-counted: {now}");
+            (now == 200).then_some(())
+        }
+    })
+    .await;
+}

@@ -168,6 +168,13 @@ impl Ledger {
         self.touch();
     }
 
+    /// Profesor refused the report in flight outright (a 4xx): it counted
+    /// nothing, so the report is dropped and its answers stay owed.
+    pub fn abandon(&self) {
+        *lock(&self.report) = None;
+        self.touch();
+    }
+
     /// Saves what is left and stops the writer thread.
     pub async fn close(&self) {
         {

@@ -26,6 +26,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
 use super::ledger::{Ledger, Report};
+use crate::profesor::client::ProfesorError;
 use crate::profesor::routes::MAX_CANTIDAD;
 use crate::profesor::ProfesorClient;
 use crate::retry;
@@ -125,6 +126,8 @@ impl Notifier {
         shutdown: &CancellationToken,
     ) {
         let mut batching = false;
+        // Set once Profesor refused a batch: from then on, one per POST.
+        let mut refuses_batches = false;
         // Every report carries a key unique to this process and report; a
         // report not acknowledged is retried as it was (same key, same
         // cantidad, even after a restart: the ledger keeps it), so a report
@@ -174,7 +177,7 @@ impl Notifier {
                     // A Profesor without `total` ignores the body and counted
                     // one, whatever we asked (it may have been swapped for the
                     // notebook's since the last reply).
-                    batching = conteo.total.is_some();
+                    batching = conteo.total.is_some() && !refuses_batches;
                     let counted = if batching { report.cantidad } else { 1 };
                     self.ledger.acknowledged(counted);
                     if failures > 0 {
@@ -185,6 +188,20 @@ impl Notifier {
                     if telemetry::budget().allow() {
                         info!("Contador de preguntas actualizado: {}", conteo.texto);
                     }
+                }
+                Err(ProfesorError::Status(status))
+                    if batching && report.cantidad > 1 && is_refusal(status) =>
+                {
+                    // A Profesor that has `total` but refuses bodies: it
+                    // counted nothing, so the answers are sent one by one
+                    // (bodyless, as the notebook does) under new keys.
+                    warn!(
+                        "Profesor rechazó un aviso con cantidad {} (HTTP {status}); se avisa de a una respuesta",
+                        report.cantidad
+                    );
+                    self.ledger.abandon();
+                    batching = false;
+                    refuses_batches = true;
                 }
                 Err(err) => {
                     failures += 1;
@@ -207,6 +224,12 @@ impl Notifier {
             }
         }
     }
+}
+
+/// A 4xx that says "this request will never be accepted" (not a timeout or
+/// rate limit, which are worth retrying as they are).
+fn is_refusal(status: u16) -> bool {
+    (400..500).contains(&status) && status != 408 && status != 429
 }
 
 #[cfg(test)]

@@ -19,11 +19,13 @@
 //!   student, an address) and a shutdown future, so tests start the real
 //!   thing on port 0.
 //! - [`config`] (command-line flags and defaults), [`telemetry`] (logging),
+//!   [`fd_limit`] (the open-files limit raised at start),
 //!   [`shutdown`] (signals), [`retry`] (reconnect backoff).
 
 pub mod config;
 pub mod docencio;
 pub mod estudiante;
+pub mod fd_limit;
 pub mod profesor;
 pub mod retry;
 pub mod server;

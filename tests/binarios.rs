@@ -405,3 +405,57 @@ fn estudiante_exits_1_when_answers_are_wrong_for_their_questions() {
     assert_eq!(output.status.code(), Some(1), "{stdout}");
     assert!(stdout.contains("incorrectas: 3"), "{stdout}");
 }
+
+#[test]
+fn docencio_serves_more_clients_than_its_soft_open_files_limit_at_start() {
+    // Started with a soft limit of 256 descriptors, Docencio raises it
+    // itself (to the hard limit) and serves 400 students at once.
+    let dir = tempfile::tempdir().unwrap();
+    let addr = free_addr();
+    let mut docencio = Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "ulimit -Sn 256 && exec {} --bind {addr}",
+            bin("docencio").display()
+        ))
+        .current_dir(dir.path())
+        .env("RUST_LOG", "info")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(docencio.stderr.take().unwrap()).lines();
+    loop {
+        let line = lines.next().expect("exited before listening").unwrap();
+        if line.contains("Servidor escuchando") {
+            break;
+        }
+    }
+    std::thread::spawn(move || for _ in lines {});
+    let mut students = Vec::new();
+    for _ in 0..400 {
+        let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        use std::io::Write;
+        stream.write_all(&[0, 0, 0, 9]).unwrap();
+        stream.write_all(b"Contenido").unwrap();
+        students.push(stream);
+    }
+    for stream in &mut students {
+        use std::io::Read;
+        let mut header = [0u8; 4];
+        stream
+            .read_exact(&mut header)
+            .expect("every student is answered");
+        let mut body = vec![0; u32::from_be_bytes(header) as usize];
+        stream.read_exact(&mut body).unwrap();
+        assert_eq!(body, aula::wire::texts::CONTENIDO_ANSWER.as_bytes());
+    }
+    drop(students);
+    let pid = docencio.id().to_string();
+    let status = signal_and_wait(&mut docencio, &pid, "-TERM", Duration::from_secs(10))
+        .expect("docencio stops");
+    assert!(status.success());
+}

@@ -12,6 +12,7 @@ use clap::Parser;
 async fn main() -> ExitCode {
     let args = DocencioArgs::parse();
     telemetry::init();
+    aula::fd_limit::raise_for(args.limits.max_connections as u64);
     telemetry::exit_code(run(args).await)
 }
 

@@ -12,6 +12,7 @@ use clap::Parser;
 async fn main() -> ExitCode {
     let args = EstudianteArgs::parse();
     telemetry::init();
+    aula::fd_limit::raise_for(args.students as u64);
     let summary = estudiante::run(args.config(), shutdown::signal()).await;
     // Not println!: with stdout already closed (a pipe whose reader left on
     // Ctrl-C) that would panic; the exit code still tells the outcome.

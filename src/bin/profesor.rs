@@ -11,6 +11,8 @@ use clap::Parser;
 async fn main() -> ExitCode {
     let args = ProfesorArgs::parse();
     telemetry::init();
+    // HTTP clients are few (Tareo, Docencio, a browser); as many as the backlog.
+    aula::fd_limit::raise_for(u64::from(aula::server::LISTEN_BACKLOG));
     telemetry::exit_code(run(args).await)
 }
 

@@ -1,8 +1,8 @@
 //! The count of answered questions, kept in SQLite under `--data-dir` so
 //! that it survives any restart, kill -9 included.
 //!
-//! One thread owns the database connection (a `rusqlite::Connection` is
-//! not shareable, and SQLite has one writer anyway). HTTP handlers send it
+//! One thread owns the writing connection (a `rusqlite::Connection` is
+//! not shareable, and SQLite has one writer at a time anyway). HTTP handlers send it
 //! requests over a bounded channel; it takes every request waiting, adds
 //! them in one transaction and commits before any of them is answered. An
 //! acknowledged `POST` is therefore on disk, and a burst of concurrent
@@ -11,6 +11,10 @@
 //! Idempotency keys live in the same transaction as the total they
 //! produced, so "counted" and "key remembered" can never disagree after a
 //! crash. The newest [`REMEMBERED_KEYS`] keys are kept.
+//!
+//! Several Profesors may share a folder: each batch reads the total inside
+//! its write transaction, and reads go to the file, so they share one exact
+//! count.
 
 use std::io;
 use std::path::Path;
@@ -18,10 +22,10 @@ use std::sync::Mutex;
 use std::thread::JoinHandle;
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
-
-use crate::store::{self, Sharing, StoreError};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{error, info};
+
+use crate::store::{self, Sharing, StoreError};
 
 /// How many idempotency keys are remembered; the oldest is forgotten first.
 /// A retry comes seconds after its first try, and Docencio sends at most a
@@ -96,7 +100,7 @@ impl std::fmt::Debug for Request {
 
 impl Contador {
     /// Opens the count kept under `data_dir`, creating the folder and the
-    /// database on first run. Fails if another process holds the database.
+    /// database on first run.
     pub fn open(data_dir: &Path) -> Result<Self, ContadorError> {
         let (connection, path) =
             store::open(data_dir, DATABASE_FILE, "profesor", Sharing::Shared, SCHEMA)?;

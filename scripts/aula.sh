@@ -125,8 +125,10 @@ stop_all() {
     role="${order[$i]}"
     alive "$role" || continue
     kill -TERM "${pid[$role]}" 2>/dev/null
-    # Roles drain and exit on SIGTERM within a few seconds; then force.
-    for _ in $(seq 1 80); do alive "$role" || break; sleep 0.1; done
+    # Roles drain and exit on SIGTERM within a few seconds (Docencio at most
+    # about 9 s: 6 s for questions waiting on Tareo, then 3 s to deliver
+    # what it owes Profesor); past 12 s, force.
+    for _ in $(seq 1 120); do alive "$role" || break; sleep 0.1; done
     if alive "$role"; then
       echo "aula.sh: $role no terminó a tiempo; se fuerza (SIGKILL)" >&2
       kill -KILL "${pid[$role]}" 2>/dev/null

@@ -79,15 +79,7 @@ async fn docencio_first_then_tareo_then_profesor_converges() {
     let profesor = start_profesor_on(profesor_listener);
     until_answered(&mut student, "Pregunta Dificil", "Profesor").await;
     // The Tarea answered while Profesor was down is counted once it is up.
-    eventually(
-        Duration::from_secs(10),
-        "the pending count to arrive",
-        || {
-            let url = profesor.url.clone();
-            async move { (profesor_total(&url).await >= 2).then_some(()) }
-        },
-    )
-    .await;
+    until_counted_above(&profesor.url, 1, Duration::from_secs(10)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -191,12 +183,7 @@ async fn students_survive_a_docencio_restart_and_count_what_was_lost() {
     };
     let class = tokio::spawn(estudiante::run(config, std::future::pending()));
 
-    let url = profesor.url.clone();
-    eventually(Duration::from_secs(20), "the class to be under way", || {
-        let url = url.clone();
-        async move { (profesor_total(&url).await >= 100).then_some(()) }
-    })
-    .await;
+    until_counted_above(&profesor.url, 99, Duration::from_secs(20)).await;
     docencio.stop().await;
     let _docencio = start_docencio_on(bind_again(docencio_addr).await, docencio_config);
     // Finishing at all means the students found the new Docencio.
@@ -388,12 +375,7 @@ async fn class_started_in_order(order: [&'static str; 4]) -> Duration {
     }
     // The students themselves (who may have been waiting in backoff) are
     // asking and being counted too.
-    let url = profesor_url.clone();
-    eventually(Duration::from_secs(5), "the students to be counted", || {
-        let url = url.clone();
-        async move { (profesor_total(&url).await > relayed).then_some(()) }
-    })
-    .await;
+    until_counted_above(&profesor_url, relayed, Duration::from_secs(5)).await;
     let converged = last_started.elapsed();
     let (stop, class) = students.expect("estudiante is one of the four");
     let _ = stop.send(());

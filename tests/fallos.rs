@@ -322,11 +322,7 @@ async fn kill_9_of_docencio_students_reconnect_with_backoff_and_keep_asking() {
     let mut docencio = addrs.start("docencio").await;
     let students = Students::start(&addrs, 64);
     let url = addrs.profesor_url();
-    common::eventually(Duration::from_secs(20), "the class under way", || {
-        let url = url.clone();
-        async move { (profesor_total(&url).await > 100).then_some(()) }
-    })
-    .await;
+    common::until_counted_above(&url, 100, Duration::from_secs(20)).await;
 
     docencio.kill_9().await;
     // Down for a while: students retry with backoff, without crashing.
@@ -334,11 +330,7 @@ async fn kill_9_of_docencio_students_reconnect_with_backoff_and_keep_asking() {
     let restarted = Instant::now();
     let docencio = addrs.start("docencio").await;
     let before = profesor_total(&url).await;
-    common::eventually(Duration::from_secs(10), "students asking again", || {
-        let url = url.clone();
-        async move { (profesor_total(&url).await > before + 100).then_some(()) }
-    })
-    .await;
+    common::until_counted_above(&url, before + 100, Duration::from_secs(10)).await;
     println!(
         "students counted again {:?} after Docencio restarted",
         restarted.elapsed()
@@ -401,11 +393,7 @@ async fn every_role_stops_cleanly_on(signal: &str) {
     .collect();
     let estudiante = RoleProcess::spawn("estudiante", &estudiante_args, "info");
     let url = addrs.profesor_url();
-    common::eventually(Duration::from_secs(20), "the class under way", || {
-        let url = url.clone();
-        async move { (profesor_total(&url).await > 100).then_some(()) }
-    })
-    .await;
+    common::until_counted_above(&url, 100, Duration::from_secs(20)).await;
 
     let limit = Duration::from_secs(12);
     // The student binary stops asking, waits for its answers, prints its

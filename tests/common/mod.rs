@@ -299,3 +299,13 @@ pub async fn until_counted(url: &str, before: u64, expected: u64) {
     )
     .await;
 }
+
+/// Waits until Profesor's count is above `floor`, or fails after `wait`.
+pub async fn until_counted_above(url: &str, floor: u64, wait: Duration) {
+    eventually(
+        wait,
+        &format!("Profesor to count more than {floor}"),
+        || async move { (profesor_total(url).await > floor).then_some(()) },
+    )
+    .await;
+}

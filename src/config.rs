@@ -9,6 +9,7 @@ use std::time::Duration;
 use clap::{Args, Parser};
 
 use crate::server::ServerLimits;
+use crate::telemetry::LogFormat;
 use crate::wire::codec::DEFAULT_MAX_FRAME;
 use crate::wire::Question;
 use crate::{docencio, estudiante, profesor, tareo};
@@ -18,6 +19,15 @@ pub const DEFAULT_TAREO_BIND: &str = "127.0.0.1:4445";
 pub const DEFAULT_DOCENCIO_BIND: &str = "127.0.0.1:4446";
 pub const DEFAULT_PROFESOR_URL: &str = "http://127.0.0.1:4444";
 pub const DEFAULT_DATA_DIR: &str = "./aula-datos";
+
+/// How every role logs.
+#[derive(Debug, Clone, Args)]
+pub struct LogArgs {
+    /// Log lines as readable text or as one JSON object per line (for
+    /// machines); verbosity and modules follow RUST_LOG
+    #[arg(long, env = "AULA_LOG_FORMAT", value_enum, default_value_t = LogFormat::Texto)]
+    pub log_format: LogFormat,
+}
 
 /// Limits shared by the two TCP servers.
 #[derive(Debug, Clone, Args)]
@@ -63,6 +73,8 @@ pub struct ProfesorArgs {
     /// HTTP worker threads
     #[arg(long, env = "AULA_PROFESOR_WORKERS", default_value_t = 2)]
     pub workers: usize,
+    #[command(flatten)]
+    pub log: LogArgs,
 }
 
 impl ProfesorArgs {
@@ -91,6 +103,8 @@ pub struct TareoArgs {
     pub profesor_timeout_ms: u64,
     #[command(flatten)]
     pub limits: LimitArgs,
+    #[command(flatten)]
+    pub log: LogArgs,
 }
 
 impl TareoArgs {
@@ -134,6 +148,8 @@ pub struct DocencioArgs {
     pub data_dir: Option<PathBuf>,
     #[command(flatten)]
     pub limits: LimitArgs,
+    #[command(flatten)]
+    pub log: LogArgs,
 }
 
 impl DocencioArgs {
@@ -182,6 +198,8 @@ pub struct EstudianteArgs {
     /// and opened again
     #[arg(long, default_value_t = 30_000)]
     pub answer_timeout_ms: u64,
+    #[command(flatten)]
+    pub log: LogArgs,
 }
 
 impl EstudianteArgs {

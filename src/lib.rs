@@ -18,7 +18,9 @@
 //!   Each exposes a `run` that takes an already-bound listener (or, for the
 //!   student, an address) and a shutdown future, so tests start the real
 //!   thing on port 0.
-//! - [`config`] (command-line flags and defaults), [`telemetry`] (logging),
+//! - [`config`] (command-line flags and defaults), [`telemetry`] (logging
+//!   and question ids), [`stats`] (the counters each TCP role reports to
+//!   Profesor, behind its `/metrics` and `/panel`),
 //!   [`fd_limit`] (the open-files limit raised at start),
 //!   [`shutdown`] (signals), [`retry`] (reconnect backoff).
 
@@ -30,6 +32,7 @@ pub mod profesor;
 pub mod retry;
 pub mod server;
 pub mod shutdown;
+pub mod stats;
 pub mod store;
 pub mod tareo;
 pub mod telemetry;

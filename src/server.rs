@@ -3,6 +3,7 @@
 //! answers them in the order they were asked, and enforces the contract's
 //! limits. A role only supplies a [`Responder`]: how to answer one frame.
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
@@ -19,10 +20,12 @@ use tokio::time::{sleep, timeout, Instant};
 use tokio_util::codec::{FramedRead, FramedWrite};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{debug, info, warn};
+use tracing::instrument::Instrumented;
+use tracing::{debug, info, warn, Instrument};
 
 use crate::retry;
-use crate::telemetry;
+use crate::stats::RoleStats;
+use crate::telemetry::{self, question_span, QuestionId};
 use crate::wire::codec::{frame_codec, is_frame_too_large};
 use crate::wire::texts::LISTENING;
 use crate::wire::{preview, Answer, Question, Refusal};
@@ -33,14 +36,19 @@ pub type PendingAnswer = Pin<Box<dyn Future<Output = Answer> + Send>>;
 
 /// How a role answers. One value is shared by all connections of a server.
 pub trait Responder: Send + Sync + 'static {
-    /// The answer to one question. Frames that are not a question (empty,
-    /// not UTF-8, unknown) are refused by the server before this is called.
-    fn answer(&self, question: Question) -> PendingAnswer;
+    /// The answer to one question, named `id`. Frames that are not a
+    /// question (empty, not UTF-8, unknown) are refused by the server before
+    /// this is called. The future runs inside the question's span, so what
+    /// it logs carries the id.
+    fn answer(&self, id: QuestionId, question: Question) -> PendingAnswer;
 
-    /// Called once answers have been written to the client, with how many of
-    /// them were [`Answer::Relayed`], so that whatever must follow an answer
-    /// (telling Profesor) never delays it.
-    fn delivered(&self, _relayed: u64) {}
+    /// Called once answers have been written to the client, with the ids of
+    /// those that were [`Answer::Relayed`], so that whatever must follow an
+    /// answer (telling Profesor) never delays it.
+    fn delivered(&self, _relayed: &[QuestionId]) {}
+
+    /// The role's counters, kept by the server as questions come and go.
+    fn stats(&self) -> &RoleStats;
 }
 
 /// Connections the kernel may hold completed but not yet accepted. The
@@ -189,6 +197,10 @@ pub async fn serve<R: Responder>(
 /// many questions before reading (up to `max_in_flight` are worked on at
 /// once; past that its socket is simply not read) and answers that are ready
 /// together go out in one write.
+///
+/// Every question is named by the client's address and its number on this
+/// connection ([`QuestionId`]) and answered inside its own span, so each
+/// line about it carries that id.
 async fn serve_connection<R: Responder>(
     stream: TcpStream,
     peer: SocketAddr,
@@ -200,11 +212,20 @@ async fn serve_connection<R: Responder>(
         debug!("{peer}: TCP_NODELAY no disponible: {err}");
     }
     debug!("Servidor conectado a un nuevo cliente: {peer}");
+    let stats = responder.stats();
+    stats.connected(peer);
     let (read_half, write_half) = stream.into_split();
     let mut questions = FramedRead::new(read_half, frame_codec(limits.max_frame));
     // Answers are ours, short, and never refused by our own encoder.
     let mut answers = FramedWrite::new(write_half, frame_codec(u32::MAX as usize));
-    let mut in_flight: FuturesOrdered<PendingAnswer> = FuturesOrdered::new();
+    let mut in_flight: FuturesOrdered<Instrumented<PendingAnswer>> = FuturesOrdered::new();
+    // What each question in flight was (`None`: not a question), in order.
+    let mut kinds: VecDeque<Option<Question>> = VecDeque::new();
+    // Questions read and answers written on this connection; the next
+    // answer out is for question `answered + 1`.
+    let mut received = 0u64;
+    let mut answered = 0u64;
+    let mut relayed_ids: Vec<QuestionId> = Vec::new();
     let mut reading = true;
     let idle = sleep(limits.idle_timeout);
     tokio::pin!(idle);
@@ -220,57 +241,83 @@ async fn serve_connection<R: Responder>(
                 while let Some(Some(answer)) = in_flight.next().now_or_never() {
                     ready.push(answer);
                 }
-                let relayed = ready.iter().filter(|a| matches!(a, Answer::Relayed(_))).count() as u64;
+                let batch_start = answered;
+                relayed_ids.clear();
+                for (offset, answer) in (1..).zip(&ready) {
+                    let id = QuestionId { client: peer, number: batch_start + offset };
+                    stats.answered(kinds.pop_front().flatten(), answer);
+                    if matches!(answer, Answer::Relayed(_)) {
+                        relayed_ids.push(id);
+                    }
+                    if telemetry::budget().allow() {
+                        question_span(id).in_scope(|| info!("Respondemos: {answer}"));
+                    }
+                }
+                let count = ready.len() as u64;
                 let write = async {
                     for answer in ready {
                         answers.feed(Bytes::from(answer.into_text())).await?;
                     }
                     SinkExt::<Bytes>::flush(&mut answers).await
                 };
-                match timeout(limits.idle_timeout, write).await {
+                let written = timeout(limits.idle_timeout, write).await;
+                answered += count;
+                match written {
                     Ok(Ok(())) => {}
                     Ok(Err(err)) => {
                         debug!("{peer}: no se pudo enviar la respuesta ({err}); conexión cerrada");
-                        return;
+                        break;
                     }
                     Err(_) => {
                         if telemetry::budget().allow() {
                             info!("{peer}: no lee sus respuestas hace {:?}; se cierra la conexión", limits.idle_timeout);
                         }
-                        return;
+                        break;
                     }
                 }
-                if relayed > 0 {
-                    responder.delivered(relayed);
+                if !relayed_ids.is_empty() {
+                    responder.delivered(&relayed_ids);
                 }
                 idle.as_mut().reset(Instant::now() + limits.idle_timeout);
             }
             frame = questions.next(), if reading && in_flight.len() < limits.max_in_flight => {
                 match frame {
                     Some(Ok(body)) => {
+                        received += 1;
+                        let id = QuestionId { client: peer, number: received };
+                        let span = question_span(id);
                         let question = Question::parse(&body);
                         if telemetry::budget().allow() {
-                            info!("Recibimos una pregunta: {}", preview(&body));
+                            span.in_scope(|| info!("Recibimos una pregunta: {}", preview(&body)));
                         }
-                        in_flight.push_back(match question {
-                            Ok(question) => responder.answer(question),
+                        let kind = question.as_ref().ok().copied();
+                        stats.asked(kind);
+                        kinds.push_back(kind);
+                        let pending = match question {
+                            Ok(question) => span.in_scope(|| responder.answer(id, question)),
                             Err(refusal) => Box::pin(std::future::ready(refusal.into())),
-                        });
+                        };
+                        in_flight.push_back(pending.instrument(span));
                         idle.as_mut().reset(Instant::now() + limits.idle_timeout);
                     }
                     Some(Err(err)) if is_frame_too_large(&err) => {
                         if telemetry::budget().allow() {
                             warn!("{peer}: mensaje de más de {} bytes; se responde con error y se cierra", limits.max_frame);
                         }
+                        received += 1;
+                        let span = question_span(QuestionId { client: peer, number: received });
+                        stats.asked(None);
+                        kinds.push_back(None);
                         let refusal = Refusal::FrameTooLarge { limit: limits.max_frame };
-                        in_flight.push_back(Box::pin(std::future::ready(Answer::from(refusal))));
+                        let pending: PendingAnswer = Box::pin(std::future::ready(Answer::from(refusal)));
+                        in_flight.push_back(pending.instrument(span));
                         reading = false;
                     }
                     Some(Err(err)) => {
                         if telemetry::budget().allow() {
                             info!("{peer}: conexión cortada a mitad de un mensaje ({err}); se cierra");
                         }
-                        return;
+                        break;
                     }
                     None => {
                         debug!("Conexión con el cliente cerrada: {peer}");
@@ -282,7 +329,7 @@ async fn serve_connection<R: Responder>(
                 if telemetry::budget().allow() {
                     info!("{peer}: sin actividad por {:?}; se cierra la conexión", limits.idle_timeout);
                 }
-                return;
+                break;
             }
             () = shutdown.cancelled(), if reading => {
                 // Stop reading; what was asked is still answered above.
@@ -290,4 +337,6 @@ async fn serve_connection<R: Responder>(
             }
         }
     }
+    stats.abandoned(received - answered);
+    stats.disconnected(peer);
 }

@@ -13,7 +13,8 @@ use tracing::info;
 
 use crate::profesor::ProfesorClient;
 use crate::server::{serve, PendingAnswer, Responder, ServerLimits};
-use crate::telemetry;
+use crate::stats::{report_to_profesor, RoleStats};
+use crate::telemetry::{self, QuestionId};
 use crate::wire::texts::ANSWERS;
 use crate::wire::{Answer, Peer, Question, Refusal};
 
@@ -47,24 +48,33 @@ pub async fn run(
     let profesor = ProfesorClient::new(&config.profesor_url, config.profesor_timeout)?;
     info!("Tareo consulta a Profesor en {}", profesor.base_url());
     let shutdown = crate::shutdown::token_from(shutdown);
-    serve(
-        listener,
-        Arc::new(Tareo {
-            profesor: Arc::new(profesor),
-        }),
-        config.limits,
-        shutdown,
-    )
-    .await?;
+    let tareo = Arc::new(Tareo {
+        profesor: Arc::new(profesor.clone()),
+        stats: Arc::new(RoleStats::new("tareo")),
+    });
+    let reporter = tokio::spawn(report_to_profesor(
+        profesor,
+        tareo.stats.clone(),
+        listener.local_addr()?,
+        shutdown.clone(),
+    ));
+    serve(listener, tareo, config.limits, shutdown).await?;
+    // It watches the same token, so it is already on its way out.
+    let _ = reporter.await;
     Ok(())
 }
 
 struct Tareo {
     profesor: Arc<ProfesorClient>,
+    stats: Arc<RoleStats>,
 }
 
 impl Responder for Tareo {
-    fn answer(&self, question: Question) -> PendingAnswer {
+    fn stats(&self) -> &RoleStats {
+        &self.stats
+    }
+
+    fn answer(&self, id: QuestionId, question: Question) -> PendingAnswer {
         match question {
             Question::Tarea => {
                 let texto = ANSWERS
@@ -76,7 +86,7 @@ impl Responder for Tareo {
             Question::PreguntaDificil => {
                 let profesor = self.profesor.clone();
                 Box::pin(async move {
-                    match profesor.respuesta().await {
+                    match profesor.respuesta(&id.to_string()).await {
                         Ok(texto) => {
                             if telemetry::budget().allow() {
                                 info!("CONSULTA AL PROFESOR: {texto}");

@@ -11,7 +11,7 @@ use clap::Parser;
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = DocencioArgs::parse();
-    telemetry::init();
+    telemetry::init("docencio", args.log.log_format);
     aula::fd_limit::raise_for(args.limits.max_connections as u64);
     telemetry::exit_code(run(args).await)
 }

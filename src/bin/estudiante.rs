@@ -11,7 +11,7 @@ use clap::Parser;
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = EstudianteArgs::parse();
-    telemetry::init();
+    telemetry::init("estudiante", args.log.log_format);
     aula::fd_limit::raise_for(args.students as u64);
     let summary = estudiante::run(args.config(), shutdown::signal()).await;
     // Not println!: with stdout already closed (a pipe whose reader left on

@@ -10,7 +10,7 @@ use clap::Parser;
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = ProfesorArgs::parse();
-    telemetry::init();
+    telemetry::init("profesor", args.log.log_format);
     // HTTP clients are few (Tareo, Docencio, a browser); as many as the backlog.
     aula::fd_limit::raise_for(u64::from(aula::server::LISTEN_BACKLOG));
     telemetry::exit_code(run(args).await)

@@ -22,6 +22,8 @@ use tracing::{info, warn};
 
 use crate::profesor::ProfesorClient;
 use crate::server::{serve, PendingAnswer, Responder, ServerLimits};
+use crate::stats::{report_to_profesor, RoleStats};
+use crate::telemetry::QuestionId;
 use crate::wire::texts::{CONTENIDO_ANSWER, ERROR_PREFIX, RELAYED_PREFIX};
 use crate::wire::{Answer, Question, Refusal};
 use ledger::Ledger;
@@ -91,14 +93,22 @@ pub async fn run(
     // still need them while they drain.
     let stop_background = CancellationToken::new();
     let background = TaskTracker::new();
+    let stats = Arc::new(RoleStats::new("docencio"));
     let tareo = TareoLink::start(
         &config.tareo_addr,
         config.tareo_connections,
         config.answer_timeout,
         config.limits.max_frame,
+        stats.clone(),
         stop_background.clone(),
         &background,
     );
+    background.spawn(report_to_profesor(
+        profesor.clone(),
+        stats.clone(),
+        listener.local_addr()?,
+        stop_background.clone(),
+    ));
     let notifier = Notifier::start(
         profesor,
         ledger,
@@ -111,7 +121,11 @@ pub async fn run(
         "Docencio reenvía a Tareo en {} ({} conexión/es) y avisa a Profesor en {}",
         config.tareo_addr, config.tareo_connections, config.profesor_url
     );
-    let docencio = Arc::new(Docencio { tareo, notifier });
+    let docencio = Arc::new(Docencio {
+        tareo,
+        notifier,
+        stats,
+    });
     let served = serve(listener, docencio, config.limits, stop_serving).await;
     stop_background.cancel();
     background.close();
@@ -128,10 +142,15 @@ pub async fn run(
 struct Docencio {
     tareo: Arc<TareoLink>,
     notifier: Arc<Notifier>,
+    stats: Arc<RoleStats>,
 }
 
 impl Responder for Docencio {
-    fn answer(&self, question: Question) -> PendingAnswer {
+    fn stats(&self) -> &RoleStats {
+        &self.stats
+    }
+
+    fn answer(&self, _id: QuestionId, question: Question) -> PendingAnswer {
         match question {
             Question::Contenido => Box::pin(std::future::ready(Answer::Local(
                 CONTENIDO_ANSWER.to_owned(),
@@ -143,7 +162,7 @@ impl Responder for Docencio {
         }
     }
 
-    fn delivered(&self, relayed: u64) {
+    fn delivered(&self, relayed: &[QuestionId]) {
         self.notifier.record(relayed);
     }
 }

@@ -15,8 +15,9 @@
 //! owe is a choice. Answers past the bound are not counted: each overflow
 //! is logged and the running total of dropped notifications is kept.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::Notify;
@@ -30,7 +31,7 @@ use crate::profesor::client::ProfesorError;
 use crate::profesor::routes::MAX_CANTIDAD;
 use crate::profesor::ProfesorClient;
 use crate::retry;
-use crate::telemetry;
+use crate::telemetry::{self, QuestionId};
 
 /// Answers not yet reported to Profesor.
 #[derive(Debug)]
@@ -41,6 +42,8 @@ pub struct Notifier {
     /// Answers that found the queue full and will never be counted.
     dropped: AtomicU64,
     wake: Notify,
+    /// The ids of the oldest answers owed, to name them to Profesor.
+    names: Mutex<ReportNames>,
 }
 
 impl Notifier {
@@ -65,18 +68,25 @@ impl Notifier {
     }
 
     fn new(ledger: Arc<Ledger>, limit: u64) -> Self {
+        // Left by a previous run: counted, but nobody knows their ids.
+        let ledger_pending = ledger.pending();
         Notifier {
             ledger,
             limit: limit.max(1),
             dropped: AtomicU64::new(0),
             wake: Notify::new(),
+            names: Mutex::new(ReportNames::new(ledger_pending)),
         }
     }
 
-    /// Records `answered` more questions that got a real answer, as far as
+    /// Records the questions `answered` (with a real answer), as far as
     /// the queue has room; the rest are dropped, counted and logged.
-    pub fn record(&self, answered: u64) {
-        let queued = self.ledger.add(answered, self.limit);
+    pub fn record(&self, answered: &[QuestionId]) {
+        let mut names = self.lock_names();
+        let queued = self.ledger.add(answered.len() as u64, self.limit);
+        names.push(&answered[..queued as usize]);
+        drop(names);
+        let answered = answered.len() as u64;
         if queued > 0 {
             // Stores a permit if the task is busy, so no record is missed.
             self.wake.notify_one();
@@ -95,6 +105,11 @@ impl Notifier {
                 );
             }
         }
+    }
+
+    fn lock_names(&self) -> std::sync::MutexGuard<'_, ReportNames> {
+        // Names are labels for log lines; a poisoned lock still holds usable ones.
+        self.names.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Answers that found the queue full: Profesor will never count them.
@@ -138,6 +153,8 @@ impl Notifier {
         let mut backoff = retry::backoff();
         let mut failures = 0u64;
         let mut flush_deadline: Option<Instant> = None;
+        // What the report being sent is called in `X-Request-Id`.
+        let mut in_flight_names: Option<String> = None;
         loop {
             if flush_deadline.is_none() && shutdown.is_cancelled() {
                 flush_deadline = Some(Instant::now() + flush_timeout);
@@ -156,8 +173,14 @@ impl Notifier {
                 warn!("Docencio se detiene con {pending} avisos a Profesor sin entregar");
                 return;
             }
-            let report = match self.ledger.report() {
-                Some(report) => report,
+            let (report, request_id) = match self.ledger.report() {
+                // A report in flight: retried with the names it was given.
+                Some(report) => {
+                    let request_id = in_flight_names
+                        .clone()
+                        .unwrap_or_else(|| report.key.clone());
+                    (report, request_id)
+                }
                 None => {
                     reports += 1;
                     let report = Report {
@@ -168,11 +191,16 @@ impl Notifier {
                             1
                         },
                     };
+                    let request_id = self.lock_names().take(report.cantidad, &report.key);
+                    in_flight_names = Some(request_id.clone());
                     self.ledger.begin(report.clone()).await;
-                    report
+                    (report, request_id)
                 }
             };
-            match profesor.contar(report.cantidad, Some(&report.key)).await {
+            match profesor
+                .contar(report.cantidad, Some(&report.key), Some(&request_id))
+                .await
+            {
                 Ok(conteo) => {
                     // A Profesor without `total` ignores the body and counted
                     // one, whatever we asked (it may have been swapped for the
@@ -180,6 +208,11 @@ impl Notifier {
                     batching = conteo.total.is_some() && !refuses_batches;
                     let counted = if batching { report.cantidad } else { 1 };
                     self.ledger.acknowledged(counted);
+                    in_flight_names = None;
+                    if counted < report.cantidad {
+                        // The rest are owed again, ahead of the named ones.
+                        self.lock_names().forget(self.pending());
+                    }
                     if failures > 0 {
                         info!("Profesor vuelve a responder en {}", profesor.base_url());
                     }
@@ -200,6 +233,8 @@ impl Notifier {
                         report.cantidad
                     );
                     self.ledger.abandon();
+                    in_flight_names = None;
+                    self.lock_names().forget(self.pending());
                     batching = false;
                     refuses_batches = true;
                 }
@@ -226,6 +261,64 @@ impl Notifier {
     }
 }
 
+/// Ids named in one report's `X-Request-Id`; a bigger report names these
+/// and says how many more it covers.
+pub const NAMES_PER_REPORT: usize = 16;
+
+/// The ids of the oldest answers owed to Profesor, so that a report names
+/// the questions it counts and `grep` finds them in Profesor's log.
+///
+/// Invariant: the answers owed and not yet in a report are `named` (oldest
+/// first) followed by `unnamed` answers without a known id. Only
+/// [`NAMES_PER_REPORT`] are kept; once one is left out, later answers are
+/// not named either until everything owed has been reported, so a name is
+/// never given to the wrong answer.
+#[derive(Debug)]
+struct ReportNames {
+    named: VecDeque<QuestionId>,
+    unnamed: u64,
+}
+
+impl ReportNames {
+    fn new(unnamed: u64) -> Self {
+        ReportNames {
+            named: VecDeque::new(),
+            unnamed,
+        }
+    }
+
+    fn push(&mut self, answered: &[QuestionId]) {
+        for &id in answered {
+            if self.unnamed == 0 && self.named.len() < NAMES_PER_REPORT {
+                self.named.push_back(id);
+            } else {
+                self.unnamed += 1;
+            }
+        }
+    }
+
+    /// The `X-Request-Id` of a report of the `cantidad` oldest answers:
+    /// their ids, with `+N` for those without one, or `key` alone.
+    fn take(&mut self, cantidad: u64, key: &str) -> String {
+        let named = (cantidad as usize).min(self.named.len());
+        let ids: Vec<String> = self.named.drain(..named).map(|id| id.to_string()).collect();
+        let rest = cantidad - named as u64;
+        self.unnamed = self.unnamed.saturating_sub(rest);
+        match (ids.is_empty(), rest) {
+            (true, _) => key.to_owned(),
+            (false, 0) => ids.join(", "),
+            (false, rest) => format!("{} +{rest}", ids.join(", ")),
+        }
+    }
+
+    /// After a report counted less than it covered, the rest is owed again
+    /// ahead of the named answers: the names no longer line up.
+    fn forget(&mut self, owed: u64) {
+        self.named.clear();
+        self.unnamed = owed;
+    }
+}
+
 /// A 4xx that says "this request will never be accepted" (not a timeout or
 /// rate limit, which are worth retrying as they are).
 fn is_refusal(status: u16) -> bool {
@@ -236,15 +329,65 @@ fn is_refusal(status: u16) -> bool {
 mod tests {
     use super::*;
 
+    fn ids(numbers: std::ops::RangeInclusive<u64>) -> Vec<QuestionId> {
+        let client = "127.0.0.1:5000".parse().unwrap();
+        numbers
+            .map(|number| QuestionId { client, number })
+            .collect()
+    }
+
+    #[test]
+    fn a_report_names_the_answers_it_counts() {
+        let mut names = ReportNames::new(0);
+        names.push(&ids(1..=3));
+        assert_eq!(names.take(1, "k1"), "127.0.0.1:5000#1");
+        assert_eq!(names.take(2, "k2"), "127.0.0.1:5000#2, 127.0.0.1:5000#3");
+        assert_eq!(names.take(1, "k3"), "k3", "nothing named is owed");
+    }
+
+    #[test]
+    fn past_the_cap_names_stop_until_everything_is_reported() {
+        let cap = NAMES_PER_REPORT as u64;
+        let mut names = ReportNames::new(0);
+        names.push(&ids(1..=cap + 4));
+        // One by one (the notebook's Profesor): named, then unnamed.
+        for n in 1..=cap {
+            assert_eq!(names.take(1, "k"), format!("127.0.0.1:5000#{n}"));
+        }
+        // Answer cap+5 comes while 4 unnamed ones are still owed.
+        names.push(&ids(cap + 5..=cap + 5));
+        for _ in 0..5 {
+            assert_eq!(names.take(1, "k"), "k");
+        }
+        // All reported: naming resumes; a big batch names its first ids.
+        names.push(&ids(101..=100 + cap + 3));
+        let named = names.take(cap + 3, "k");
+        assert!(named.starts_with("127.0.0.1:5000#101, "), "{named}");
+        assert!(
+            named.ends_with(&format!("127.0.0.1:5000#{} +3", 100 + cap)),
+            "{named}"
+        );
+    }
+
+    #[test]
+    fn answers_left_by_a_previous_run_are_never_named() {
+        let mut names = ReportNames::new(2);
+        names.push(&ids(1..=1));
+        assert_eq!(names.take(2, "k"), "k");
+        assert_eq!(names.take(1, "k"), "k");
+        names.push(&ids(2..=2));
+        assert_eq!(names.take(1, "k"), "127.0.0.1:5000#2");
+    }
+
     #[test]
     fn answers_past_the_bound_are_dropped_and_counted_never_silently() {
         let notifier = Notifier::new(Ledger::in_memory(), 5);
-        notifier.record(3);
-        notifier.record(4);
+        notifier.record(&ids(1..=3));
+        notifier.record(&ids(4..=7));
         assert_eq!(notifier.pending(), 5);
         assert_eq!(notifier.dropped(), 2);
         notifier.ledger.acknowledged(2);
-        notifier.record(1);
+        notifier.record(&ids(8..=8));
         assert_eq!((notifier.pending(), notifier.dropped()), (4, 2));
     }
 }

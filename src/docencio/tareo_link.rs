@@ -16,6 +16,7 @@
 //! next one: questions are pure reads, so asking twice is harmless.
 
 use std::collections::VecDeque;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,6 +33,8 @@ use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
 use crate::retry;
+use crate::stats::RoleStats;
+use crate::telemetry::{self, QuestionId};
 use crate::wire::codec::DEFAULT_MAX_FRAME;
 use crate::wire::{describe_io_error, frame_codec, Peer, Question, Refusal};
 
@@ -58,6 +61,8 @@ pub struct TareoLink {
 
 struct Request {
     question: Question,
+    /// The asking student's question span: lines about it carry its id.
+    span: tracing::Span,
     /// By then the asker gets an error, whatever the state of the link.
     deadline: Instant,
     /// Already asked once on a connection that was lost before answering.
@@ -87,6 +92,7 @@ impl TareoLink {
         connections: usize,
         answer_timeout: Duration,
         max_frame: usize,
+        stats: Arc<RoleStats>,
         shutdown: CancellationToken,
         tasks: &TaskTracker,
     ) -> Arc<Self> {
@@ -100,6 +106,7 @@ impl TareoLink {
                     answer_timeout,
                     max_frame,
                     requests: receiver,
+                    stats: stats.clone(),
                     shutdown: shutdown.clone(),
                 };
                 tasks.spawn(lane.run());
@@ -121,6 +128,7 @@ impl TareoLink {
         let lane = self.next_lane.fetch_add(1, Ordering::Relaxed) % self.lanes.len();
         let request = Request {
             question,
+            span: tracing::Span::current(),
             deadline,
             retried: false,
             reply,
@@ -153,13 +161,33 @@ struct Lane {
     answer_timeout: Duration,
     max_frame: usize,
     requests: mpsc::Receiver<Request>,
+    stats: Arc<RoleStats>,
     shutdown: CancellationToken,
+}
+
+/// Where a question goes on one connection to Tareo: Docencio's end of it
+/// and the number of questions written so far. Tareo names the questions it
+/// reads the same way, so `local#n` is the same question in both logs.
+struct LinkIds {
+    local: SocketAddr,
+    sent: u64,
+}
+
+impl LinkIds {
+    fn next(&mut self) -> QuestionId {
+        self.sent += 1;
+        QuestionId {
+            client: self.local,
+            number: self.sent,
+        }
+    }
 }
 
 impl Lane {
     async fn run(mut self) {
         let mut backoff = retry::backoff_up_to(LINK_RETRY_CAP);
         let mut failures = 0u64;
+        let mut connected_before = false;
         loop {
             // Questions asked meanwhile wait in the queue: on loopback a
             // connection takes microseconds, and the first students of a
@@ -174,9 +202,17 @@ impl Lane {
                 Ok(Ok(stream)) => {
                     backoff = retry::backoff_up_to(LINK_RETRY_CAP);
                     failures = 0;
+                    if connected_before {
+                        self.stats.reconnected();
+                    }
+                    connected_before = true;
                     info!(
-                        "Cliente conectado exitosamente a Tareo en {} (conexión {})",
-                        self.addr, self.number
+                        "Cliente conectado exitosamente a Tareo en {} (conexión {}, desde {})",
+                        self.addr,
+                        self.number,
+                        stream
+                            .local_addr()
+                            .map_or_else(|_| "?".to_owned(), |addr| addr.to_string())
                     );
                     match self.session(stream).await {
                         SessionEnd::Shutdown => return,
@@ -223,6 +259,13 @@ impl Lane {
     /// Serves requests over one connection until it fails or shutdown.
     async fn session(&mut self, stream: TcpStream) -> SessionEnd {
         let _ = stream.set_nodelay(true);
+        let mut link = LinkIds {
+            local: match stream.local_addr() {
+                Ok(local) => local,
+                Err(err) => return SessionEnd::Lost(describe_io_error(&err)),
+            },
+            sent: 0,
+        };
         let (read_half, write_half) = stream.into_split();
         // The students' limit bounds questions; Tareo's answers (errors echo
         // part of the question) get at least the contract's default.
@@ -239,7 +282,10 @@ impl Lane {
         let end = loop {
             if !batch.is_empty() {
                 let ask = std::mem::take(&mut batch);
-                match self.write_batch(&mut questions, &mut waiting, ask).await {
+                match self
+                    .write_batch(&mut questions, &mut waiting, &mut link, ask)
+                    .await
+                {
                     Ok(()) => continue,
                     Err(end) => break end,
                 }
@@ -293,6 +339,7 @@ impl Lane {
         &self,
         questions: &mut FramedWrite<OwnedWriteHalf, LengthDelimitedCodec>,
         waiting: &mut VecDeque<Request>,
+        link: &mut LinkIds,
         batch: Vec<Request>,
     ) -> Result<(), SessionEnd> {
         let now = Instant::now();
@@ -310,6 +357,12 @@ impl Lane {
             }
             write_by = Some(write_by.map_or(request.deadline, |by| by.min(request.deadline)));
             frames.push(Bytes::from_static(request.question.as_str().as_bytes()));
+            let link_id = link.next();
+            if telemetry::budget().allow() {
+                request
+                    .span
+                    .in_scope(|| info!("Preguntamos a Tareo: {link_id}"));
+            }
             // Waiters go in as written: the FIFO order is the write order.
             waiting.push_back(request);
         }

@@ -7,11 +7,12 @@
 //! reproducible runs, reconnection with backoff when Docencio goes away, and
 //! a [`Summary`] with throughput and latency percentiles at the end.
 
+mod progress;
 mod summary;
 
 use std::collections::VecDeque;
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,8 +28,10 @@ use tracing::{debug, info, info_span, warn, Instrument};
 
 pub use summary::{StudentReport, Summary};
 
+use progress::{Progress, ProgressDisplay};
+
 use crate::retry;
-use crate::telemetry;
+use crate::telemetry::{self, question_span, QuestionId};
 use crate::wire::texts::ERROR_PREFIX;
 use crate::wire::{describe_io_error, frame_codec, Question};
 
@@ -70,10 +73,6 @@ impl Default for Config {
     }
 }
 
-/// How often a class too large or too fast to follow line by line reports
-/// its progress.
-const PROGRESS_EVERY: Duration = Duration::from_secs(5);
-
 /// Largest answer read. Docencio's answers are a few dozen bytes; the
 /// bound only keeps a misbehaving peer from making a student allocate much.
 const ANSWER_LIMIT: usize = 1 << 20;
@@ -81,9 +80,6 @@ const ANSWER_LIMIT: usize = 1 << 20;
 /// On shutdown, how long a student waits for the answers to questions it
 /// already sent: longer than Docencio takes to answer anything (5 s).
 pub const STOP_GRACE: Duration = Duration::from_secs(6);
-
-/// Classes up to this size with pauses are followed line by line alone.
-const FOLLOWABLE_CLASS: usize = 10;
 
 /// Runs the class until every student has asked its questions, or until
 /// `shutdown` resolves; returns the summary of the run.
@@ -114,8 +110,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
         let span = info_span!("estudiante", n = number);
         students.spawn(student.run().instrument(span));
     }
-    let reporter = (!config.pause || config.students > FOLLOWABLE_CLASS)
-        .then(|| tokio::spawn(report_progress(progress.clone(), started)));
+    let display = ProgressDisplay::start(&config, progress.clone(), started);
 
     let mut summary = Summary::new(config.students);
     while let Some(joined) = students.join_next().await {
@@ -124,36 +119,11 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
             Err(err) => warn!("un estudiante terminó con error: {err}"),
         }
     }
-    if let Some(reporter) = reporter {
-        reporter.abort();
-    }
+    display.finish();
     summary.finish(started.elapsed());
     // Nothing left to stop; also ends the signal watcher.
     shutdown.cancel();
     summary
-}
-
-/// Live counters shared by all students, for the progress line.
-#[derive(Debug, Default)]
-struct Progress {
-    answered: AtomicU64,
-    errors: AtomicU64,
-}
-
-async fn report_progress(progress: Arc<Progress>, started: Instant) {
-    let mut last = 0;
-    loop {
-        sleep(PROGRESS_EVERY).await;
-        let answered = progress.answered.load(Ordering::Relaxed);
-        let errors = progress.errors.load(Ordering::Relaxed);
-        let rate = (answered - last) as f64 / PROGRESS_EVERY.as_secs_f64();
-        last = answered;
-        info!(
-            "Progreso: {answered} respuestas ({rate:.0}/s en los últimos {:?}), {errors} errores, {:.0} s",
-            PROGRESS_EVERY,
-            started.elapsed().as_secs_f64()
-        );
-    }
 }
 
 struct Student {
@@ -227,7 +197,14 @@ impl Student {
     /// every question it sent as answered or not.
     async fn converse(&mut self, stream: TcpStream, report: &mut StudentReport) {
         let mut framed = Framed::new(stream, frame_codec(ANSWER_LIMIT));
-        let mut outstanding: VecDeque<(Question, Instant)> = VecDeque::new();
+        // The client's end of the connection and the questions sent on it
+        // name each question the way Docencio names it (see QuestionId).
+        let local = match framed.get_ref().local_addr() {
+            Ok(local) => local,
+            Err(err) => return self.lost(report, &mut VecDeque::new(), &describe_io_error(&err)),
+        };
+        let mut sent_here = 0u64;
+        let mut outstanding: VecDeque<(Question, Instant, QuestionId)> = VecDeque::new();
         let mut stop_by: Option<Instant> = None;
         loop {
             while stop_by.is_none()
@@ -235,8 +212,13 @@ impl Student {
                 && self.has_more(report)
             {
                 let question = self.pick();
+                sent_here += 1;
+                let id = QuestionId {
+                    client: local,
+                    number: sent_here,
+                };
                 if telemetry::budget().allow() {
-                    info!("Alumno pregunta: {question}");
+                    question_span(id).in_scope(|| info!("Alumno pregunta: {question}"));
                 }
                 if let Err(err) = framed
                     .feed(Bytes::from_static(question.as_str().as_bytes()))
@@ -244,7 +226,7 @@ impl Student {
                 {
                     return self.lost(report, &mut outstanding, &describe_io_error(&err));
                 }
-                outstanding.push_back((question, Instant::now()));
+                outstanding.push_back((question, Instant::now(), id));
                 report.sent += 1;
             }
             if let Err(err) = SinkExt::<Bytes>::flush(&mut framed).await {
@@ -281,7 +263,7 @@ impl Student {
                     return self.lost(report, &mut outstanding, &why);
                 }
             };
-            let Some((question, sent_at)) = outstanding.pop_front() else {
+            let Some((question, sent_at, id)) = outstanding.pop_front() else {
                 return self.lost(report, &mut outstanding, "respuesta sin pregunta");
             };
             let text = String::from_utf8_lossy(&body);
@@ -293,13 +275,14 @@ impl Student {
             } else if !question.is_answered_by(&text) {
                 report.wrong += 1;
                 if telemetry::budget().allow() {
-                    warn!("Respuesta inesperada a '{question}': {text}");
+                    question_span(id)
+                        .in_scope(|| warn!("Respuesta inesperada a '{question}': {text}"));
                 }
             } else if question != Question::Contenido {
                 report.relayed += 1;
             }
             if telemetry::budget().allow() {
-                info!("Respuesta recibida: {text}");
+                question_span(id).in_scope(|| info!("Respuesta recibida: {text}"));
             }
             if self.config.pause && stop_by.is_none() && self.has_more(report) {
                 let pause = Duration::from_secs_f64(1.0 + self.rng.random::<f64>() * 5.0);
@@ -316,7 +299,7 @@ impl Student {
     fn lost(
         &self,
         report: &mut StudentReport,
-        outstanding: &mut VecDeque<(Question, Instant)>,
+        outstanding: &mut VecDeque<(Question, Instant, QuestionId)>,
         why: &str,
     ) {
         let lost = outstanding.len() as u64;

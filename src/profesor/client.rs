@@ -3,7 +3,11 @@
 
 use std::time::Duration;
 
-use super::routes::Texto;
+use super::routes::{Texto, REQUEST_ID};
+use crate::stats::RoleReport;
+
+/// A report is worth little once the next one is due.
+const REPORT_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Why a call to Profesor did not give an answer.
 #[derive(Debug, thiserror::Error)]
@@ -67,23 +71,48 @@ impl ProfesorClient {
     }
 
     /// `GET /respuesta`: Profesor's answer to a hard question (its `texto`).
-    pub async fn respuesta(&self) -> Result<String, ProfesorError> {
+    /// `request_id` (the question's id) goes in `X-Request-Id`, so
+    /// Profesor's log line for it carries the same id as Tareo's.
+    pub async fn respuesta(&self, request_id: &str) -> Result<String, ProfesorError> {
         let url = format!("{}/respuesta", self.base);
-        let texto: Texto = self.send(self.http.get(&url)).await?;
+        let request = self.http.get(&url).header(REQUEST_ID, request_id);
+        let texto: Texto = self.send(request).await?;
         Ok(texto.texto)
+    }
+
+    /// `POST /informes`: a role's counters, for Profesor's metrics and panel.
+    pub async fn informar(&self, report: &RoleReport) -> Result<(), ProfesorError> {
+        let url = format!("{}/informes", self.base);
+        let response = self
+            .http
+            .post(&url)
+            .timeout(REPORT_TIMEOUT.min(self.timeout))
+            .json(report)
+            .send()
+            .await
+            .map_err(|err| self.classify(err))?;
+        match response.status() {
+            status if status.is_success() => Ok(()),
+            status => Err(ProfesorError::Status(status.as_u16())),
+        }
     }
 
     /// `POST /preguntas`: tells Profesor that `cantidad` more questions were
     /// answered. One is sent with no body, exactly as the notebook does, so
     /// any Profesor understands it. The same `idempotency_key` sent again
     /// (a retry) is counted once by a Profesor that supports it.
+    /// `request_id` names the answers counted, for Profesor's log.
     pub async fn contar(
         &self,
         cantidad: u64,
         idempotency_key: Option<&str>,
+        request_id: Option<&str>,
     ) -> Result<Conteo, ProfesorError> {
         let url = format!("{}/preguntas", self.base);
         let mut request = self.http.post(&url);
+        if let Some(request_id) = request_id {
+            request = request.header(REQUEST_ID, request_id);
+        }
         if let Some(key) = idempotency_key {
             request = request.header(super::routes::IDEMPOTENCY_KEY, key);
         }

@@ -160,6 +160,11 @@ async fn sumar_preguntas(
     Ok(response.json(conteo(suma.total, "POST")))
 }
 
+/// Names the question(s) a request is about, so Profesor's log line
+/// carries the id the other roles logged; echoed in every response, and
+/// made up (`profesor-N`) when a client sends none.
+pub const REQUEST_ID: &str = "X-Request-Id";
+
 /// Names the header that lets a client retry a `POST /preguntas` safely.
 pub const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
 

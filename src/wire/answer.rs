@@ -91,6 +91,16 @@ impl Answer {
     }
 }
 
+/// The text that goes on the wire, for log lines.
+impl std::fmt::Display for Answer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Answer::Local(text) | Answer::Relayed(text) => f.write_str(text),
+            Answer::Refused(refusal) => refusal.fmt(f),
+        }
+    }
+}
+
 impl From<Refusal> for Answer {
     fn from(refusal: Refusal) -> Self {
         Answer::Refused(refusal)

@@ -1,0 +1,114 @@
+//! What a running class shows while it asks: on a terminal, with a known
+//! number of questions, a progress bar with answers per second; a class
+//! asking forever (the notebook's way) too large or too fast to follow line
+//! by line logs a progress line every few seconds instead; anything else
+//! (a script reading a pipe) gets only the summary at the end.
+
+use std::io::IsTerminal;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use tokio::task::JoinHandle;
+use tokio::time::{sleep, Instant};
+use tracing::info;
+
+use super::Config;
+use crate::telemetry;
+
+/// How often a class too large or too fast to follow line by line logs its
+/// progress when it asks forever.
+const LOG_EVERY: Duration = Duration::from_secs(5);
+
+/// How often the bar is brought up to date (it redraws at most this often).
+const BAR_EVERY: Duration = Duration::from_millis(200);
+
+/// Classes up to this size with pauses are followed line by line alone.
+const FOLLOWABLE_CLASS: usize = 10;
+
+/// Answers and errors so far, shared by all students of the process.
+#[derive(Debug, Default)]
+pub(super) struct Progress {
+    pub(super) answered: AtomicU64,
+    pub(super) errors: AtomicU64,
+}
+
+/// The task showing progress, if any.
+pub(super) struct ProgressDisplay {
+    task: Option<JoinHandle<()>>,
+    bar: Option<ProgressBar>,
+}
+
+impl ProgressDisplay {
+    pub(super) fn start(config: &Config, progress: Arc<Progress>, started: Instant) -> Self {
+        let on_terminal = std::io::stderr().is_terminal();
+        match config.questions {
+            Some(questions) if on_terminal => {
+                let total = questions.saturating_mul(config.students as u64);
+                let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+                bar.set_style(bar_style());
+                // Log lines step around the bar instead of breaking it.
+                telemetry::show_progress_bar(Some(bar.clone()));
+                let task = tokio::spawn(update_bar(bar.clone(), progress));
+                ProgressDisplay {
+                    task: Some(task),
+                    bar: Some(bar),
+                }
+            }
+            None if !config.pause || config.students > FOLLOWABLE_CLASS => ProgressDisplay {
+                task: Some(tokio::spawn(log_progress(progress, started))),
+                bar: None,
+            },
+            _ => ProgressDisplay {
+                task: None,
+                bar: None,
+            },
+        }
+    }
+
+    /// Stops showing progress; the bar is cleared for the summary.
+    pub(super) fn finish(self) {
+        if let Some(task) = self.task {
+            task.abort();
+        }
+        if let Some(bar) = self.bar {
+            telemetry::show_progress_bar(None);
+            bar.finish_and_clear();
+        }
+    }
+}
+
+fn bar_style() -> ProgressStyle {
+    ProgressStyle::with_template(
+        "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} respuestas · {per_sec} · {msg}",
+    )
+    .unwrap_or_else(|_| ProgressStyle::default_bar())
+}
+
+async fn update_bar(bar: ProgressBar, progress: Arc<Progress>) {
+    loop {
+        bar.set_position(progress.answered.load(Ordering::Relaxed));
+        bar.set_message(format!(
+            "{} errores",
+            progress.errors.load(Ordering::Relaxed)
+        ));
+        sleep(BAR_EVERY).await;
+    }
+}
+
+async fn log_progress(progress: Arc<Progress>, started: Instant) {
+    let mut last = 0;
+    loop {
+        sleep(LOG_EVERY).await;
+        let answered = progress.answered.load(Ordering::Relaxed);
+        let errors = progress.errors.load(Ordering::Relaxed);
+        let rate = (answered - last) as f64 / LOG_EVERY.as_secs_f64();
+        last = answered;
+        info!(
+            "Progreso: {answered} respuestas ({rate:.0}/s en los últimos {:?}), {errors} errores, {:.0} s",
+            LOG_EVERY,
+            started.elapsed().as_secs_f64()
+        );
+    }
+}

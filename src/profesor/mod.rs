@@ -1,22 +1,31 @@
 //! Profesor: the HTTP JSON API (actix-web) that answers the hard questions
 //! and keeps the count of answered questions.
 //!
-//! Routes are in [`routes`]; the count lives behind [`Contador`]; [`client`]
-//! is how Tareo and Docencio call this API.
+//! Routes are in [`routes`] (the notebook's API) and `observe` (request
+//! ids, `/metrics`, `/panel`, `/estado`, `/reporte.csv`, `/openapi.json`,
+//! `/informes`); the count lives behind [`Contador`]; the other roles'
+//! reports in [`Clase`]; [`client`] is how Tareo and Docencio call this API.
 
+pub mod clase;
 pub mod client;
 mod contador;
+pub mod metrics;
+mod observe;
 pub mod routes;
 
 use std::future::Future;
 use std::net::TcpListener;
 use std::path::PathBuf;
 
+use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 use tracing::info;
 
+pub use clase::Clase;
 pub use client::ProfesorClient;
 pub use contador::{Contador, ContadorError, Suma, DATABASE_FILE};
+pub use metrics::Metrics;
+pub use observe::ApiDoc;
 
 use crate::wire::texts::LISTENING;
 
@@ -46,11 +55,17 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let contador = web::Data::new(Contador::open(&config.data_dir)?);
+    let metrics = web::Data::new(Metrics::new());
+    let clase = web::Data::new(Clase::default());
     let local = listener.local_addr()?;
     let server = HttpServer::new(move || {
         App::new()
             .app_data(contador.clone())
+            .app_data(metrics.clone())
+            .app_data(clase.clone())
             .wrap(routes::json_errors())
+            // Outermost: sees the final status, after JSON errors.
+            .wrap(from_fn(observe::track_requests))
             .configure(routes::configure)
     })
     .workers(config.workers)

@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use tracing::info;
 
 use super::contador::ContadorError;
+use super::metrics::Metrics;
 use super::Contador;
 use crate::telemetry;
 use crate::wire::texts::{conteo_text, ANSWERS, SALUDO};
@@ -52,16 +53,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::get().to(salud))
                 .default_service(web::to(|| method_not_allowed("GET"))),
         )
+        .configure(super::observe::configure)
         .default_service(web::to(not_found));
 }
 
-#[derive(Serialize)]
-struct Saludo {
+#[derive(Serialize, utoipa::ToSchema)]
+pub(super) struct Saludo {
     saludo: &'static str,
 }
 
 /// The notebook's body for `/respuesta` and `/preguntas`, plus `total`.
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Texto {
     pub texto: String,
     #[serde(rename = "método")]
@@ -72,8 +74,9 @@ pub struct Texto {
 }
 
 /// The optional body of `POST /preguntas`.
-#[derive(Deserialize)]
-struct Cantidad {
+#[derive(Deserialize, utoipa::ToSchema)]
+pub(super) struct Cantidad {
+    /// Answers to count at once (1 to 1,000,000; default 1).
     cantidad: Option<u64>,
 }
 
@@ -90,6 +93,8 @@ pub enum ApiError {
     BadContentType(String),
     #[error(transparent)]
     Storage(#[from] ContadorError),
+    #[error("error interno: {0}")]
+    Internal(String),
 }
 
 impl ResponseError for ApiError {
@@ -97,6 +102,7 @@ impl ResponseError for ApiError {
         match self {
             ApiError::BadContentType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_REQUEST,
         }
     }
@@ -108,16 +114,24 @@ impl ResponseError for ApiError {
     }
 }
 
-#[derive(Serialize)]
-struct ErrorBody {
-    error: String,
+/// Every error's body.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: String,
 }
 
-async fn saludo() -> HttpResponse {
+/// The notebook's welcome.
+#[utoipa::path(get, path = "/", responses((status = 200, body = Saludo)))]
+pub(super) async fn saludo() -> HttpResponse {
     HttpResponse::Ok().json(Saludo { saludo: SALUDO })
 }
 
-async fn respuesta() -> HttpResponse {
+/// Profesor's answer to a hard question, one of four at random.
+#[utoipa::path(get, path = "/respuesta",
+    params(("X-Request-Id" = Option<String>, Header, description = "the question's id, echoed and logged")),
+    responses((status = 200, body = Texto)))]
+pub(super) async fn respuesta(metrics: web::Data<Metrics>) -> HttpResponse {
+    metrics.hard_answer();
     let texto = ANSWERS
         .choose(&mut rand::rng())
         .copied()
@@ -132,14 +146,32 @@ async fn respuesta() -> HttpResponse {
     })
 }
 
-async fn ver_preguntas(contador: web::Data<Contador>) -> Result<HttpResponse, ApiError> {
+/// How many questions have been answered so far.
+#[utoipa::path(get, path = "/preguntas",
+    responses((status = 200, body = Texto), (status = 503, body = ErrorBody)))]
+pub(super) async fn ver_preguntas(contador: web::Data<Contador>) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(conteo(contador.total()?, "GET")))
 }
 
-async fn sumar_preguntas(
+/// Counts one more answered question (no body), or `cantidad` at once.
+#[utoipa::path(post, path = "/preguntas",
+    request_body(content = Option<Cantidad>, content_type = "application/json"),
+    params(
+        ("Idempotency-Key" = Option<String>, Header, description = "a repeated key is answered with the first result and counts nothing again"),
+        ("X-Request-Id" = Option<String>, Header, description = "the ids of the questions counted, echoed and logged"),
+    ),
+    responses(
+        (status = 200, body = Texto),
+        (status = 400, body = ErrorBody),
+        (status = 413, body = ErrorBody),
+        (status = 415, body = ErrorBody),
+        (status = 503, body = ErrorBody),
+    ))]
+pub(super) async fn sumar_preguntas(
     request: HttpRequest,
     body: web::Bytes,
     contador: web::Data<Contador>,
+    metrics: web::Data<Metrics>,
 ) -> Result<HttpResponse, ApiError> {
     let key = idempotency_key(&request)?;
     let cantidad = parse_cantidad(request.headers().get(header::CONTENT_TYPE), &body)?;
@@ -151,11 +183,14 @@ async fn sumar_preguntas(
             key.unwrap_or_default()
         );
         response.insert_header((IDEMPOTENT_REPLAYED, "true"));
-    } else if telemetry::budget().allow() {
-        info!(
-            "Contador de preguntas actualizado (+{cantidad}): {}",
-            conteo_text(suma.total)
-        );
+    } else {
+        metrics.counted(cantidad);
+        if telemetry::budget().allow() {
+            info!(
+                "Contador de preguntas actualizado (+{cantidad}): {}",
+                conteo_text(suma.total)
+            );
+        }
     }
     Ok(response.json(conteo(suma.total, "POST")))
 }
@@ -184,7 +219,10 @@ fn idempotency_key(request: &HttpRequest) -> Result<Option<&str>, ApiError> {
     }
 }
 
-async fn salud(contador: web::Data<Contador>) -> Result<HttpResponse, ApiError> {
+/// Health: the count can be read.
+#[utoipa::path(get, path = "/salud",
+    responses((status = 200, description = "`{\"estado\": \"ok\", \"total\": N}`"), (status = 503, body = ErrorBody)))]
+pub(super) async fn salud(contador: web::Data<Contador>) -> Result<HttpResponse, ApiError> {
     let total = contador.total()?;
     Ok(HttpResponse::Ok().json(serde_json::json!({"estado": "ok", "total": total})))
 }
@@ -230,13 +268,13 @@ fn parse_cantidad(content_type: Option<&HeaderValue>, body: &[u8]) -> Result<u64
 async fn not_found(req: HttpRequest) -> HttpResponse {
     HttpResponse::NotFound().json(ErrorBody {
         error: format!(
-            "no existe la ruta {} (rutas: /, /respuesta, /preguntas, /salud)",
+            "no existe la ruta {} (rutas: /, /respuesta, /preguntas, /salud, /panel, /estado, /metrics, /reporte.csv, /informes, /openapi.json)",
             req.path()
         ),
     })
 }
 
-async fn method_not_allowed(allow: &'static str) -> HttpResponse {
+pub(super) async fn method_not_allowed(allow: &'static str) -> HttpResponse {
     HttpResponse::MethodNotAllowed()
         .insert_header((header::ALLOW, allow))
         .json(ErrorBody {

@@ -54,8 +54,20 @@ impl RoleProcess {
 
     /// Starts `name` without waiting for anything (for `estudiante`).
     pub fn spawn(name: &str, args: &[String], filter: &str) -> RoleProcess {
+        RoleProcess::spawn_with_env(name, args, filter, &[])
+    }
+
+    /// [`RoleProcess::spawn`] with environment variables of the test's own.
+    pub fn spawn_with_env(
+        name: &str,
+        args: &[String],
+        filter: &str,
+        env: &[(&str, &str)],
+    ) -> RoleProcess {
         let mut child = Command::new(binary(name))
             .args(args)
+            .env_remove("AULA_LOG_FORMAT")
+            .envs(env.iter().copied())
             .env("RUST_LOG", filter)
             .env_remove("AULA_PROFESOR_URL")
             .env_remove("AULA_TAREO_ADDR")

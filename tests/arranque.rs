@@ -241,7 +241,7 @@ async fn a_question_caught_by_a_closing_tareo_link_is_asked_again_not_failed() {
 
 /// A Profesor that drops the first `POST /preguntas` after reading it (as if
 /// the reply were lost) and answers the rest, recording each request's
-/// `Idempotency-Key`.
+/// `Idempotency-Key`; any other request gets a 404.
 async fn forgetful_profesor() -> (SocketAddr, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -259,6 +259,16 @@ async fn forgetful_profesor() -> (SocketAddr, std::sync::Arc<std::sync::Mutex<Ve
                 }
             }
             let text = String::from_utf8_lossy(&request).to_lowercase();
+            if !text.starts_with("post /preguntas") {
+                // Like the notebook's Profesor: no other routes (the roles'
+                // reports to /informes).
+                let _ = stream
+                    .write_all(
+                        b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                    )
+                    .await;
+                continue;
+            }
             let key = text
                 .lines()
                 .find_map(|l| l.strip_prefix("idempotency-key: "))

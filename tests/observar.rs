@@ -47,7 +47,7 @@ fn estudiante_args(docencio: std::net::SocketAddr, extra: &[&str]) -> Vec<String
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_question_can_be_followed_across_the_four_logs() {
     let class = Addresses::new();
-    let profesor = class.start("profesor").await;
+    let mut profesor = class.start("profesor").await;
     let tareo = class.start("tareo").await;
     let docencio = class.start("docencio").await;
     let mut student = RoleProcess::spawn(
@@ -62,6 +62,10 @@ async fn one_question_can_be_followed_across_the_four_logs() {
         .wait_for_log("Resumen de la clase", Duration::from_secs(20))
         .await;
     until_counted(&class.profesor_url(), 0, 1).await;
+    // The count can be read a moment before the line about it is written.
+    profesor
+        .wait_for_log("Contador de preguntas actualizado", Duration::from_secs(10))
+        .await;
 
     // The student names its question: its own address and number 1.
     let student_log = student.log();

@@ -31,7 +31,7 @@ use crate::profesor::client::ProfesorError;
 use crate::profesor::routes::MAX_CANTIDAD;
 use crate::profesor::ProfesorClient;
 use crate::retry;
-use crate::telemetry::{self, QuestionId};
+use crate::telemetry::{self, LogBudget, QuestionId};
 
 /// Answers not yet reported to Profesor.
 #[derive(Debug)]
@@ -44,6 +44,9 @@ pub struct Notifier {
     wake: Notify,
     /// The ids of the oldest answers owed, to name them to Profesor.
     names: Mutex<ReportNames>,
+    /// Overflow warnings have their own allowance, so that busy
+    /// per-question lines never hide the running total of lost answers.
+    overflow_log: LogBudget,
 }
 
 impl Notifier {
@@ -76,6 +79,7 @@ impl Notifier {
             dropped: AtomicU64::new(0),
             wake: Notify::new(),
             names: Mutex::new(ReportNames::new(ledger_pending)),
+            overflow_log: LogBudget::new(telemetry::LINES_PER_SECOND),
         }
     }
 
@@ -96,7 +100,7 @@ impl Notifier {
             let before = self.dropped.fetch_add(overflow, Ordering::AcqRel);
             // Always the first; later ones within the log budget, each
             // with the running total, so the last line seen is current.
-            if before == 0 || telemetry::budget().allow() {
+            if before == 0 || self.overflow_log.allow() {
                 warn!(
                     "Cola de avisos a Profesor llena ({} pendientes): {} respuesta(s) no se contarán ({} en total)",
                     self.limit,

@@ -1,0 +1,210 @@
+//! The four terminals under tmux itself (`scripts/terminales.sh`, driven
+//! with send-keys and read with capture-pane), and the student's progress
+//! bar: drawn on a terminal, absent when the output is not one.
+//!
+//! Needs tmux (`.ci/run` installs it); each test runs its own tmux server
+//! (`tmux -L`), so a user's sessions are never touched.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use common::procesos::{binary, free_addr, RoleProcess};
+use common::*;
+
+/// A private tmux server, killed with everything in it when dropped.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn new(name: &str) -> Tmux {
+        let found = Command::new("tmux").arg("-V").output();
+        assert!(
+            found.is_ok_and(|out| out.status.success()),
+            "tmux is needed for this test: apt-get install tmux (scripts/test.sh installs it when it can)"
+        );
+        Tmux {
+            socket: format!("aula-{name}-{}", std::process::id()),
+        }
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new("tmux")
+            .arg("-L")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .expect("tmux runs")
+    }
+
+    fn stdout(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(out.status.success(), "tmux {args:?}: {out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// What pane `target` shows now, joined lines included.
+    fn screen(&self, target: &str) -> String {
+        self.stdout(&["capture-pane", "-p", "-J", "-t", target])
+    }
+
+    async fn until_shown(&self, target: &str, text: &str) -> String {
+        eventually(
+            Duration::from_secs(30),
+            &format!("pane {target} to show {text:?}"),
+            || async move {
+                let screen = self.screen(target);
+                screen.contains(text).then_some(screen)
+            },
+        )
+        .await
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.run(&["kill-server"]);
+    }
+}
+
+fn repo_file(path: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
+/// The time of day (`HH:MM:SS.mmm`) of the first line with `text`.
+fn time_of(screen: &str, text: &str) -> String {
+    let line = screen
+        .lines()
+        .find(|line| line.contains(text))
+        .unwrap_or_else(|| panic!("no {text:?} in:\n{screen}"));
+    line[..12].to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn terminales_opens_four_titled_panes_in_the_notebooks_order() {
+    let tmux = Tmux::new("terminales");
+    let data_dir = tempfile::tempdir().unwrap();
+    let bin_dir = binary("profesor").parent().unwrap().to_owned();
+    let (profesor, tareo, docencio) = (free_addr(), free_addr(), free_addr());
+    let out = Command::new("bash")
+        .arg(repo_file("scripts/terminales.sh"))
+        .arg("--no-attach")
+        .env("AULA_BIN_DIR", &bin_dir)
+        .env("AULA_TMUX_SOCKET", &tmux.socket)
+        .env("AULA_TMUX_SESSION", "clase")
+        .env("AULA_PROFESOR_BIND", profesor.to_string())
+        .env("AULA_TAREO_BIND", tareo.to_string())
+        .env("AULA_DOCENCIO_BIND", docencio.to_string())
+        .env("AULA_DATA_DIR", data_dir.path())
+        .env_remove("AULA_PROFESOR_URL")
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+
+    // Pane ids by title: one pane per role, each titled by its role.
+    let panes = tmux.stdout(&[
+        "list-panes",
+        "-t",
+        "clase",
+        "-F",
+        "#{pane_title} #{pane_id}",
+    ]);
+    let pane = |role: &str| -> String {
+        panes
+            .lines()
+            .find_map(|line| line.strip_prefix(&format!("{role} ")))
+            .unwrap_or_else(|| panic!("no pane titled {role}: {panes}"))
+            .to_owned()
+    };
+    assert_eq!(panes.lines().count(), 4, "{panes}");
+
+    let listening = "Servidor escuchando";
+    let profesor_screen = tmux.until_shown(&pane("profesor"), listening).await;
+    let tareo_screen = tmux.until_shown(&pane("tareo"), listening).await;
+    let docencio_screen = tmux.until_shown(&pane("docencio"), listening).await;
+    let student_screen = tmux
+        .until_shown(&pane("estudiante"), "Respuesta recibida")
+        .await;
+    // The notebook's order: each started once the one before listened.
+    let started = [
+        time_of(&profesor_screen, listening),
+        time_of(&tareo_screen, listening),
+        time_of(&docencio_screen, listening),
+        time_of(&student_screen, "Inicializando"),
+    ];
+    assert!(started.is_sorted(), "{started:?}");
+
+    // Ctrl-C in the student's pane: it stops asking and prints its summary.
+    tmux.stdout(&["send-keys", "-t", &pane("estudiante"), "C-c"]);
+    tmux.until_shown(&pane("estudiante"), "Resumen de la clase")
+        .await;
+    // Then each server, from the last started: each stops cleanly.
+    for role in ["docencio", "tareo"] {
+        tmux.stdout(&["send-keys", "-t", &pane(role), "C-c"]);
+        tmux.until_shown(&pane(role), "Servidor detenido").await;
+    }
+    tmux.stdout(&["send-keys", "-t", &pane("profesor"), "C-c"]);
+    tmux.until_shown(&pane("profesor"), "Profesor se detiene")
+        .await;
+    for role in ["estudiante", "docencio", "tareo", "profesor"] {
+        tmux.until_shown(&pane(role), "Pane is dead (status 0")
+            .await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_student_shows_a_progress_bar_on_a_terminal_only() {
+    let class = start_class().await;
+    let args = [
+        "--docencio-addr".to_owned(),
+        class.docencio_addr.to_string(),
+        "--students".to_owned(),
+        "4".to_owned(),
+        "--questions".to_owned(),
+        "5000".to_owned(),
+        "--no-pause".to_owned(),
+    ];
+
+    // On a terminal (a tmux pane): the bar, with answers per second.
+    let tmux = Tmux::new("progreso");
+    let mut command = vec![binary("estudiante").display().to_string()];
+    command.extend(args.iter().cloned());
+    tmux.stdout(&[
+        "new-session",
+        "-d",
+        "-s",
+        "bar",
+        "-x",
+        "160",
+        "-y",
+        "20",
+        &command.join(" "),
+    ]);
+    tmux.stdout(&["set-option", "-t", "bar", "remain-on-exit", "on"]);
+    let bar = tmux.until_shown("bar", " respuestas · ").await;
+    let bar_line = bar
+        .lines()
+        .find(|line| line.contains(" respuestas · "))
+        .unwrap();
+    assert!(bar_line.contains("/s"), "{bar_line}");
+    assert!(bar_line.contains("/20000 respuestas"), "{bar_line}");
+    let done = tmux.until_shown("bar", "Resumen de la clase").await;
+    assert!(done.contains("respuestas:         20000"), "{done}");
+
+    // Not on a terminal: the same run prints only the summary.
+    let mut piped = RoleProcess::spawn("estudiante", &args, "warn");
+    piped
+        .wait_for_log("latencia:", Duration::from_secs(60))
+        .await;
+    let output = piped.log();
+    assert!(output.starts_with("Resumen de la clase"), "{output}");
+    assert!(!output.contains(" respuestas · "), "{output}");
+    assert!(!output.contains('\r'), "{output:?}");
+    class.docencio.stop().await;
+    class.tareo.stop().await;
+    class.profesor.running.stop().await;
+}

@@ -43,18 +43,9 @@ done
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
-# Binaries: given, or built (release) now; cargo only rebuilds what changed.
-if [[ -n "${AULA_BIN_DIR:-}" ]]; then
-  bin="$AULA_BIN_DIR"
-else
-  command -v cargo >/dev/null || { echo "aula.sh: falta cargo (instala Rust: https://rustup.rs)" >&2; exit 1; }
-  echo "aula.sh: compilando (cargo build --release)..." >&2
-  (cd "$root" && cargo build --release --bins --quiet) || { echo "aula.sh: la compilación falló" >&2; exit 1; }
-  bin="$root/target/release"
-fi
-for role in profesor tareo docencio estudiante; do
-  [[ -x "$bin/$role" ]] || { echo "aula.sh: no existe $bin/$role" >&2; exit 1; }
-done
+# shellcheck source=scripts/comun.sh
+source "$root/scripts/comun.sh"
+find_binaries aula.sh "$root"
 
 export AULA_PROFESOR_BIND="${AULA_PROFESOR_BIND:-127.0.0.1:4444}"
 export AULA_TAREO_BIND="${AULA_TAREO_BIND:-127.0.0.1:4445}"
@@ -70,14 +61,6 @@ mkdir -p "$log_dir" || exit 1
 declare -A colour=([profesor]=35 [tareo]=33 [docencio]=36 [estudiante]=32)
 declare -A pid=()
 order=(profesor tareo docencio estudiante)
-
-host_of() { echo "${1%:*}"; }
-port_of() { echo "${1##*:}"; }
-
-# True when something already accepts connections on HOST:PORT.
-accepts() {
-  (exec 3<>"/dev/tcp/$(host_of "$1")/$(port_of "$1")") 2>/dev/null
-}
 
 for pair in "profesor=$AULA_PROFESOR_BIND" "tareo=$AULA_TAREO_BIND" "docencio=$AULA_DOCENCIO_BIND"; do
   role="${pair%%=*}"; addr="${pair#*=}"

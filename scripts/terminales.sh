@@ -59,27 +59,15 @@ if t has-session -t "=$session" 2>/dev/null; then
   exit 1
 fi
 
-if [[ -n "${AULA_BIN_DIR:-}" ]]; then
-  bin="$AULA_BIN_DIR"
-else
-  command -v cargo >/dev/null || { echo "terminales.sh: falta cargo (instala Rust: https://rustup.rs)" >&2; exit 1; }
-  echo "terminales.sh: compilando (cargo build --release)..." >&2
-  (cd "$root" && cargo build --release --bins --quiet) || { echo "terminales.sh: la compilación falló" >&2; exit 1; }
-  bin="$root/target/release"
-fi
-for role in profesor tareo docencio estudiante; do
-  [[ -x "$bin/$role" ]] || { echo "terminales.sh: no existe $bin/$role" >&2; exit 1; }
-done
+# shellcheck source=scripts/comun.sh
+source "$root/scripts/comun.sh"
+find_binaries terminales.sh "$root"
 
 profesor_bind="${AULA_PROFESOR_BIND:-127.0.0.1:4444}"
 tareo_bind="${AULA_TAREO_BIND:-127.0.0.1:4445}"
 docencio_bind="${AULA_DOCENCIO_BIND:-127.0.0.1:4446}"
 profesor_url="${AULA_PROFESOR_URL:-http://$profesor_bind}"
 data_dir="${AULA_DATA_DIR:-$root/aula-datos}"
-
-host_of() { echo "${1%:*}"; }
-port_of() { echo "${1##*:}"; }
-accepts() { (exec 3<>"/dev/tcp/$(host_of "$1")/$(port_of "$1")") 2>/dev/null; }
 
 for addr in "$profesor_bind" "$tareo_bind" "$docencio_bind"; do
   if accepts "$addr"; then

@@ -34,6 +34,19 @@ fn lines_with<'a>(log: &'a str, needle: &str) -> Vec<&'a str> {
     log.lines().filter(|line| line.contains(needle)).collect()
 }
 
+/// The lines of `log` in question `id`'s span; fails unless there is one
+/// for each of `steps`.
+fn lines_about<'a>(log: &'a str, id: &str, steps: &[&str]) -> Vec<&'a str> {
+    let lines = lines_with(log, &format!("pregunta{{id={id}}}"));
+    for step in steps {
+        assert!(
+            lines.iter().any(|line| line.contains(step)),
+            "no {step:?} for {id} in:\n{log}"
+        );
+    }
+    lines
+}
+
 fn estudiante_args(docencio: std::net::SocketAddr, extra: &[&str]) -> Vec<String> {
     let mut args = vec![
         "--docencio-addr".to_owned(),
@@ -81,17 +94,15 @@ async fn one_question_can_be_followed_across_the_four_logs() {
 
     // Docencio names it the same way, and says under which id it went to Tareo.
     let docencio_log = docencio.log();
-    let docencio_lines = lines_with(&docencio_log, &format!("pregunta{{id={id}}}"));
-    for step in [
-        "Recibimos una pregunta: Pregunta Dificil",
-        "Preguntamos a Tareo: ",
-        "Respondemos: Respuesta del Tareo o Profesor",
-    ] {
-        assert!(
-            docencio_lines.iter().any(|l| l.contains(step)),
-            "no {step:?} for {id} in:\n{docencio_log}"
-        );
-    }
+    let docencio_lines = lines_about(
+        &docencio_log,
+        &id,
+        &[
+            "Recibimos una pregunta: Pregunta Dificil",
+            "Preguntamos a Tareo: ",
+            "Respondemos: Respuesta del Tareo o Profesor",
+        ],
+    );
     let link_line = docencio_lines
         .iter()
         .find(|l| l.contains("Preguntamos a Tareo: "))
@@ -108,17 +119,15 @@ async fn one_question_can_be_followed_across_the_four_logs() {
 
     // Tareo logs that id for the question it read and its call to Profesor.
     let tareo_log = tareo.log();
-    let tareo_lines = lines_with(&tareo_log, &format!("pregunta{{id={link_id}}}"));
-    for step in [
-        "Recibimos una pregunta: Pregunta Dificil",
-        "CONSULTA AL PROFESOR",
-        "Respondemos: ",
-    ] {
-        assert!(
-            tareo_lines.iter().any(|l| l.contains(step)),
-            "no {step:?} for {link_id} in:\n{tareo_log}"
-        );
-    }
+    lines_about(
+        &tareo_log,
+        link_id,
+        &[
+            "Recibimos una pregunta: Pregunta Dificil",
+            "CONSULTA AL PROFESOR",
+            "Respondemos: ",
+        ],
+    );
 
     // Profesor got the link id in X-Request-Id from Tareo, and the
     // student's id from Docencio when it counted the answer.

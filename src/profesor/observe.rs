@@ -17,50 +17,30 @@ use utoipa::OpenApi;
 
 use super::clase::{Clase, Estado, InformeError};
 use super::metrics::{HttpLabels, Metrics};
-use super::routes::{method_not_allowed, ApiError, ErrorBody, REQUEST_ID};
+use super::routes::{get_only, method_not_allowed, ApiError, ErrorBody, REQUEST_ID};
 use super::Contador;
 use crate::stats::RoleReport;
 use crate::telemetry;
 
 /// Largest report accepted: 50 client addresses and the counters fit many
 /// times over.
-const MAX_REPORT_BYTES: usize = 16 * 1024;
+pub(super) const MAX_REPORT_BYTES: usize = 16 * 1024;
 
 /// The live page: one self-contained file (no CDN; works offline).
 const PANEL_HTML: &str = include_str!("panel.html");
 
 pub(super) fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/metrics")
-            .route(web::get().to(metricas))
-            .default_service(web::to(|| method_not_allowed("GET"))),
-    )
-    .service(
-        web::resource("/estado")
-            .route(web::get().to(estado))
-            .default_service(web::to(|| method_not_allowed("GET"))),
-    )
-    .service(
-        web::resource("/panel")
-            .route(web::get().to(panel))
-            .default_service(web::to(|| method_not_allowed("GET"))),
-    )
-    .service(
-        web::resource("/reporte.csv")
-            .route(web::get().to(reporte))
-            .default_service(web::to(|| method_not_allowed("GET"))),
-    )
-    .service(
-        web::resource("/openapi.json")
-            .route(web::get().to(openapi))
-            .default_service(web::to(|| method_not_allowed("GET"))),
-    )
-    .service(
-        web::resource("/informes")
-            .app_data(web::JsonConfig::default().limit(MAX_REPORT_BYTES))
-            .route(web::post().to(informes))
-            .default_service(web::to(|| method_not_allowed("POST"))),
-    );
+    cfg.service(get_only("/metrics", metricas))
+        .service(get_only("/estado", estado))
+        .service(get_only("/panel", panel))
+        .service(get_only("/reporte.csv", reporte))
+        .service(get_only("/openapi.json", openapi))
+        .service(
+            web::resource("/informes")
+                .app_data(web::JsonConfig::default().limit(MAX_REPORT_BYTES))
+                .route(web::post().to(informes))
+                .default_service(web::to(|| method_not_allowed("POST"))),
+        );
 }
 
 /// Request ids made up for clients that send none.

@@ -32,27 +32,15 @@ pub const MAX_CANTIDAD: u64 = 1_000_000;
 /// Registers every route of the API.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
-        .service(
-            web::resource("/")
-                .route(web::get().to(saludo))
-                .default_service(web::to(|| method_not_allowed("GET"))),
-        )
-        .service(
-            web::resource("/respuesta")
-                .route(web::get().to(respuesta))
-                .default_service(web::to(|| method_not_allowed("GET"))),
-        )
+        .service(get_only("/", saludo))
+        .service(get_only("/respuesta", respuesta))
         .service(
             web::resource("/preguntas")
                 .route(web::get().to(ver_preguntas))
                 .route(web::post().to(sumar_preguntas))
                 .default_service(web::to(|| method_not_allowed("GET, POST"))),
         )
-        .service(
-            web::resource("/salud")
-                .route(web::get().to(salud))
-                .default_service(web::to(|| method_not_allowed("GET"))),
-        )
+        .service(get_only("/salud", salud))
         .configure(super::observe::configure)
         .default_service(web::to(not_found));
 }
@@ -274,6 +262,19 @@ async fn not_found(req: HttpRequest) -> HttpResponse {
     })
 }
 
+/// A route that answers only `GET`; any other method gets a JSON 405
+/// with `Allow: GET`.
+pub(super) fn get_only<F, Args>(path: &str, handler: F) -> actix_web::Resource
+where
+    F: actix_web::Handler<Args>,
+    Args: actix_web::FromRequest + 'static,
+    F::Output: actix_web::Responder + 'static,
+{
+    web::resource(path)
+        .route(web::get().to(handler))
+        .default_service(web::to(|| method_not_allowed("GET")))
+}
+
 pub(super) async fn method_not_allowed(allow: &'static str) -> HttpResponse {
     HttpResponse::MethodNotAllowed()
         .insert_header((header::ALLOW, allow))
@@ -304,7 +305,12 @@ fn to_json_error<B: 'static>(
     }
     let status = res.status();
     let detail = if status == StatusCode::PAYLOAD_TOO_LARGE {
-        format!("cuerpo demasiado grande (máximo {MAX_BODY_BYTES} bytes); se espera {{\"cantidad\": k}} o ningún cuerpo")
+        if res.request().path() == "/informes" {
+            let limit = super::observe::MAX_REPORT_BYTES;
+            format!("cuerpo demasiado grande (máximo {limit} bytes para un informe)")
+        } else {
+            format!("cuerpo demasiado grande (máximo {MAX_BODY_BYTES} bytes); se espera {{\"cantidad\": k}} o ningún cuerpo")
+        }
     } else {
         res.response()
             .error()

@@ -170,7 +170,7 @@ start estudiante "$bin/estudiante" --students "$students" "${student_args[@]}"
 student_started() { grep -q "Inicializando" "$log_dir/estudiante.log" 2>/dev/null; }
 for _ in $(seq 1 100); do student_started && break; alive estudiante || break; sleep 0.05; done
 
-echo "aula.sh: clase en marcha ($students estudiante(s)); registros en $log_dir/. Ctrl-C para terminar." >&2
+echo "aula.sh: clase en marcha ($students estudiante(s)); registros en $log_dir/; panel en vivo en http://$AULA_PROFESOR_BIND/panel. Ctrl-C para terminar." >&2
 # Milliseconds since the epoch (EPOCHREALTIME is bash 5; its separator follows the locale).
 now_ms() { local t="${EPOCHREALTIME/[.,]/}"; echo $(( t / 1000 )); }
 started=$(now_ms)

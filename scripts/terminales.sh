@@ -131,7 +131,7 @@ wait_accepts docencio "$docencio_pane" "$docencio_bind"
 estudiante_pane=$(t split-window -v -P -F '#{pane_id}' -t "$tareo_pane" "$estudiante_cmd")
 t select-pane -t "$estudiante_pane" -T estudiante
 
-echo "terminales.sh: clase en marcha en la sesión tmux '$session' (Ctrl-C en un panel detiene su rol; tmux kill-session -t $session cierra todo)" >&2
+echo "terminales.sh: clase en marcha en la sesión tmux '$session' (Ctrl-C en un panel detiene su rol; tmux kill-session -t $session cierra todo); panel en vivo en http://$profesor_bind/panel" >&2
 if (( attach )); then
   if [[ -n "${TMUX:-}" ]]; then
     exec "${tmux_cmd[@]}" switch-client -t "$session"

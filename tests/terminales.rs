@@ -51,16 +51,20 @@ impl Tmux {
         self.stdout(&["capture-pane", "-p", "-J", "-t", target])
     }
 
+    /// Waits until pane `target` shows `text`; fails with what it shows.
     async fn until_shown(&self, target: &str, text: &str) -> String {
-        eventually(
-            Duration::from_secs(30),
-            &format!("pane {target} to show {text:?}"),
-            || async move {
-                let screen = self.screen(target);
-                screen.contains(text).then_some(screen)
-            },
-        )
-        .await
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let screen = self.screen(target);
+            if screen.contains(text) {
+                return screen;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "pane {target} did not show {text:?} within 30 s; it shows:\n{screen}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 }
 
@@ -72,15 +76,6 @@ impl Drop for Tmux {
 
 fn repo_file(path: &str) -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
-}
-
-/// The time of day (`HH:MM:SS.mmm`) of the first line with `text`.
-fn time_of(screen: &str, text: &str) -> String {
-    let line = screen
-        .lines()
-        .find(|line| line.contains(text))
-        .unwrap_or_else(|| panic!("no {text:?} in:\n{screen}"));
-    line[..12].to_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -121,6 +116,13 @@ async fn terminales_opens_four_titled_panes_in_the_notebooks_order() {
             .to_owned()
     };
     assert_eq!(panes.lines().count(), 4, "{panes}");
+    let pids: Vec<(&str, u32)> = ["estudiante", "docencio", "tareo", "profesor"]
+        .into_iter()
+        .map(|role| {
+            let pid = tmux.stdout(&["display-message", "-p", "-t", &pane(role), "#{pane_pid}"]);
+            (role, pid.trim().parse().expect("a pane pid"))
+        })
+        .collect();
 
     let listening = "Servidor escuchando";
     let profesor_screen = tmux.until_shown(&pane("profesor"), listening).await;
@@ -129,14 +131,29 @@ async fn terminales_opens_four_titled_panes_in_the_notebooks_order() {
     let student_screen = tmux
         .until_shown(&pane("estudiante"), "Respuesta recibida")
         .await;
-    // The notebook's order: each started once the one before listened.
-    let started = [
-        time_of(&profesor_screen, listening),
-        time_of(&tareo_screen, listening),
-        time_of(&docencio_screen, listening),
-        time_of(&student_screen, "Inicializando"),
-    ];
-    assert!(started.is_sorted(), "{started:?}");
+    // The notebook's order: each started once the one before listened. The
+    // processes started in that order, and none had to wait for its peer.
+    let started: Vec<u64> = pids.iter().rev().map(|&(_, pid)| start_time(pid)).collect();
+    assert!(
+        started.is_sorted(),
+        "start times, profesor first: {started:?}"
+    );
+    assert!(
+        !docencio_screen.contains("Esperando a Tareo"),
+        "{docencio_screen}"
+    );
+    assert!(
+        !student_screen.contains("Esperando a Docencio"),
+        "{student_screen}"
+    );
+    assert!(
+        docencio_screen.contains("Cliente conectado exitosamente a Tareo"),
+        "{docencio_screen}"
+    );
+    assert!(
+        profesor_screen.contains(listening) && tareo_screen.contains(listening),
+        "both servers listen"
+    );
 
     // Ctrl-C in the student's pane: it stops asking and prints its summary.
     tmux.stdout(&["send-keys", "-t", &pane("estudiante"), "C-c"]);
@@ -150,9 +167,34 @@ async fn terminales_opens_four_titled_panes_in_the_notebooks_order() {
     tmux.stdout(&["send-keys", "-t", &pane("profesor"), "C-c"]);
     tmux.until_shown(&pane("profesor"), "Profesor se detiene")
         .await;
-    for role in ["estudiante", "docencio", "tareo", "profesor"] {
-        tmux.until_shown(&pane(role), "Pane is dead (status 0")
-            .await;
+    // And each process ended. (Its pid, not tmux's "Pane is dead" line:
+    // tmux sometimes notices a pane's exit late.)
+    for (role, pid) in pids {
+        eventually(
+            Duration::from_secs(15),
+            &format!("{role} (pid {pid}) to exit"),
+            || async move { has_exited(pid).then_some(()) },
+        )
+        .await;
+    }
+}
+
+/// When `pid` started, in clock ticks since boot (`/proc/PID/stat`, field 22).
+fn start_time(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("the role runs");
+    let after_name = stat.rsplit_once(") ").unwrap().1;
+    // Fields from the state (field 3) on; the start time is field 22.
+    after_name.split(' ').nth(19).unwrap().parse().unwrap()
+}
+
+/// True once `pid` is gone or a zombie (exited, not yet reaped by tmux).
+fn has_exited(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state follows the command name, which is in parentheses.
+        Ok(stat) => stat
+            .rsplit_once(") ")
+            .is_some_and(|(_, rest)| rest.starts_with('Z')),
+        Err(_) => true,
     }
 }
 

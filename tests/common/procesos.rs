@@ -114,7 +114,19 @@ impl RoleProcess {
                     return;
                 }
                 if let Ok(Some(status)) = self.child.try_wait() {
-                    panic!("{} exited ({status}) before logging {text:?}", self.name);
+                    // Its last lines may still be on their way from the pipe.
+                    while timeout(Duration::from_millis(500), self.lines.changed())
+                        .await
+                        .is_ok_and(|changed| changed.is_ok())
+                    {}
+                    if self.log().contains(text) {
+                        return;
+                    }
+                    panic!(
+                        "{} exited ({status}) before logging {text:?}; its log:\n{}",
+                        self.name,
+                        self.log()
+                    );
                 }
                 let _ = timeout(Duration::from_millis(200), self.lines.changed()).await;
             }

@@ -290,12 +290,15 @@ impl LogBudget {
                 tracing::info!("({skipped} líneas más omitidas; RUST_LOG=debug las muestra todas)");
             }
         }
-        if self.used.fetch_add(1, Ordering::Relaxed) < self.per_second {
-            true
-        } else {
+        // Spent (the usual case in a busy class): a read, not a write, of
+        // the shared counter, so the cores calling this do not fight over it.
+        if self.used.load(Ordering::Relaxed) >= self.per_second
+            || self.used.fetch_add(1, Ordering::Relaxed) >= self.per_second
+        {
             self.skipped.fetch_add(1, Ordering::Relaxed);
-            false
+            return false;
         }
+        true
     }
 }
 

@@ -20,7 +20,8 @@ use tokio::time::{sleep, timeout, Instant};
 use tokio_util::codec::{FramedRead, FramedWrite};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{debug, info, warn};
+use tracing::instrument::Instrumented;
+use tracing::{debug, info, warn, Instrument};
 
 use crate::retry;
 use crate::stats::RoleStats;
@@ -37,8 +38,8 @@ pub type PendingAnswer = Pin<Box<dyn Future<Output = Answer> + Send>>;
 pub trait Responder: Send + Sync + 'static {
     /// The answer to one question, named `id`. Frames that are not a
     /// question (empty, not UTF-8, unknown) are refused by the server before
-    /// this is called. Whatever it logs about the question is logged in
-    /// [`question_span`]`(id)`, so the line carries the id.
+    /// this is called. The future runs inside the question's span, so what
+    /// it logs carries the id.
     fn answer(&self, id: QuestionId, question: Question) -> PendingAnswer;
 
     /// Called once answers have been written to the client, with the ids of
@@ -198,10 +199,8 @@ pub async fn serve<R: Responder>(
 /// together go out in one write.
 ///
 /// Every question is named by the client's address and its number on this
-/// connection ([`QuestionId`]), and each line about it is logged in its
-/// span. The span is made when a line is written, not for every question:
-/// making and entering one per question cost 15% of a busy class's
-/// throughput.
+/// connection ([`QuestionId`]) and answered inside its own span, so each
+/// line about it carries that id.
 async fn serve_connection<R: Responder>(
     stream: TcpStream,
     peer: SocketAddr,
@@ -219,7 +218,7 @@ async fn serve_connection<R: Responder>(
     let mut questions = FramedRead::new(read_half, frame_codec(limits.max_frame));
     // Answers are ours, short, and never refused by our own encoder.
     let mut answers = FramedWrite::new(write_half, frame_codec(u32::MAX as usize));
-    let mut in_flight: FuturesOrdered<PendingAnswer> = FuturesOrdered::new();
+    let mut in_flight: FuturesOrdered<Instrumented<PendingAnswer>> = FuturesOrdered::new();
     // What each question in flight was (`None`: not a question), in order.
     let mut kinds: VecDeque<Option<Question>> = VecDeque::new();
     // Questions read and answers written on this connection; the next
@@ -286,17 +285,19 @@ async fn serve_connection<R: Responder>(
                     Some(Ok(body)) => {
                         received += 1;
                         let id = QuestionId { client: peer, number: received };
+                        let span = question_span(id);
                         let question = Question::parse(&body);
                         if telemetry::budget().allow() {
-                            question_span(id).in_scope(|| info!("Recibimos una pregunta: {}", preview(&body)));
+                            span.in_scope(|| info!("Recibimos una pregunta: {}", preview(&body)));
                         }
                         let kind = question.as_ref().ok().copied();
                         stats.asked(kind);
                         kinds.push_back(kind);
-                        in_flight.push_back(match question {
-                            Ok(question) => responder.answer(id, question),
+                        let pending = match question {
+                            Ok(question) => span.in_scope(|| responder.answer(id, question)),
                             Err(refusal) => Box::pin(std::future::ready(refusal.into())),
-                        });
+                        };
+                        in_flight.push_back(pending.instrument(span));
                         idle.as_mut().reset(Instant::now() + limits.idle_timeout);
                     }
                     Some(Err(err)) if is_frame_too_large(&err) => {
@@ -304,10 +305,12 @@ async fn serve_connection<R: Responder>(
                             warn!("{peer}: mensaje de más de {} bytes; se responde con error y se cierra", limits.max_frame);
                         }
                         received += 1;
+                        let span = question_span(QuestionId { client: peer, number: received });
                         stats.asked(None);
                         kinds.push_back(None);
                         let refusal = Refusal::FrameTooLarge { limit: limits.max_frame };
-                        in_flight.push_back(Box::pin(std::future::ready(Answer::from(refusal))));
+                        let pending: PendingAnswer = Box::pin(std::future::ready(Answer::from(refusal)));
+                        in_flight.push_back(pending.instrument(span));
                         reading = false;
                     }
                     Some(Err(err)) => {

@@ -14,7 +14,7 @@ use tracing::info;
 use crate::profesor::ProfesorClient;
 use crate::server::{serve, PendingAnswer, Responder, ServerLimits};
 use crate::stats::{report_to_profesor, RoleStats};
-use crate::telemetry::{self, question_span, QuestionId};
+use crate::telemetry::{self, QuestionId};
 use crate::wire::texts::ANSWERS;
 use crate::wire::{Answer, Peer, Question, Refusal};
 
@@ -89,15 +89,13 @@ impl Responder for Tareo {
                     match profesor.respuesta(&id.to_string()).await {
                         Ok(texto) => {
                             if telemetry::budget().allow() {
-                                question_span(id)
-                                    .in_scope(|| info!("CONSULTA AL PROFESOR: {texto}"));
+                                info!("CONSULTA AL PROFESOR: {texto}");
                             }
                             Answer::Local(texto)
                         }
                         Err(err) => {
                             if telemetry::budget().allow() {
-                                question_span(id)
-                                    .in_scope(|| tracing::warn!("Profesor no respondió: {err}"));
+                                tracing::warn!("Profesor no respondió: {err}");
                             }
                             Answer::Refused(Refusal::Unavailable {
                                 peer: Peer::Profesor,

@@ -13,9 +13,33 @@ use common::*;
 use tokio::net::TcpListener;
 
 /// A free port now, to start a role on later.
-async fn reserve_port() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    listener.local_addr().unwrap()
+/// A port kept for a role started later: bound but not listening, so a
+/// connection to it is refused (as with the role down), and nothing else
+/// in the test process can take it meanwhile. (Releasing it and binding
+/// again later let two of the 24 classes started at once draw the same
+/// port, and one class's Docencio count at the other's Profesor.)
+struct ReservedPort {
+    addr: SocketAddr,
+    socket: tokio::net::TcpSocket,
+}
+
+impl ReservedPort {
+    /// The role's listening socket, on the kept port.
+    fn listen(self) -> TcpListener {
+        self.socket
+            .listen(aula::server::LISTEN_BACKLOG)
+            .expect("listen on a kept port")
+    }
+}
+
+async fn reserve_port() -> ReservedPort {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_reuseaddr(true).unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    ReservedPort {
+        addr: socket.local_addr().unwrap(),
+        socket,
+    }
 }
 
 async fn bind_again(addr: SocketAddr) -> TcpListener {
@@ -50,11 +74,12 @@ async fn until_answered(student: &mut Client, question: &str, peer: &str) -> Str
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn docencio_first_then_tareo_then_profesor_converges() {
-    let tareo_addr = reserve_port().await;
-    let profesor_addr = reserve_port().await;
-    let profesor_url = format!("http://{profesor_addr}");
+    let tareo_port = reserve_port().await;
+    let profesor_port = reserve_port().await;
+    let profesor_url = format!("http://{}", profesor_port.addr);
 
-    let (docencio_addr, _docencio) = start_docencio(&tareo_addr.to_string(), &profesor_url).await;
+    let (docencio_addr, _docencio) =
+        start_docencio(&tareo_port.addr.to_string(), &profesor_url).await;
     let mut student = Client::connect(docencio_addr).await;
     assert_eq!(student.ask("Contenido").await, CONTENIDO_ANSWER);
     let answer = student.ask("Tarea").await;
@@ -63,11 +88,7 @@ async fn docencio_first_then_tareo_then_profesor_converges() {
         "{answer}"
     );
 
-    let _tareo = start_tareo_on(
-        bind_again(tareo_addr).await,
-        &profesor_url,
-        Default::default(),
-    );
+    let _tareo = start_tareo_on(tareo_port.listen(), &profesor_url, Default::default());
     until_answered(&mut student, "Tarea", "Tareo").await;
     let answer = student.ask("Pregunta Dificil").await;
     assert!(
@@ -75,7 +96,7 @@ async fn docencio_first_then_tareo_then_profesor_converges() {
         "{answer}"
     );
 
-    let profesor_listener = bind_again(profesor_addr).await.into_std().unwrap();
+    let profesor_listener = profesor_port.listen().into_std().unwrap();
     let profesor = start_profesor_on(profesor_listener);
     until_answered(&mut student, "Pregunta Dificil", "Profesor").await;
     // The Tarea answered while Profesor was down is counted once it is up.
@@ -108,8 +129,8 @@ async fn tareo_going_away_is_named_and_docencio_reconnects_when_it_is_back() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn notifications_wait_for_profesor_and_are_all_delivered() {
-    let profesor_addr = reserve_port().await;
-    let profesor_url = format!("http://{profesor_addr}");
+    let profesor_port = reserve_port().await;
+    let profesor_url = format!("http://{}", profesor_port.addr);
     let (tareo_addr, _tareo) = start_tareo(&profesor_url).await;
     let (docencio_addr, _docencio) = start_docencio(&tareo_addr.to_string(), &profesor_url).await;
     let mut student = Client::connect(docencio_addr).await;
@@ -122,13 +143,14 @@ async fn notifications_wait_for_profesor_and_are_all_delivered() {
             assert!(answer.contains("Tareo"), "{answer}");
         }
     }
-    let profesor = start_profesor_on(bind_again(profesor_addr).await.into_std().unwrap());
+    let profesor = start_profesor_on(profesor_port.listen().into_std().unwrap());
     until_counted(&profesor.url, 0, 25).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn students_started_before_docencio_wait_and_then_ask() {
-    let docencio_addr = reserve_port().await;
+    let docencio_port = reserve_port().await;
+    let docencio_addr = docencio_port.addr;
     let profesor = start_profesor().await;
     let (tareo_addr, _tareo) = start_tareo(&profesor.url).await;
     let config = estudiante::Config {
@@ -142,7 +164,7 @@ async fn students_started_before_docencio_wait_and_then_ask() {
     let class = tokio::spawn(estudiante::run(config, std::future::pending()));
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(!class.is_finished(), "students gave up instead of waiting");
-    let listener = bind_again(docencio_addr).await;
+    let listener = docencio_port.listen();
     let profesor_url = profesor.url.clone();
     let _docencio = start_docencio_on(
         listener,
@@ -319,25 +341,27 @@ async fn a_report_whose_reply_was_lost_is_retried_with_the_same_idempotency_key(
 /// chosen in advance; returns how long after the last start every question
 /// type got a real answer, once the count is checked exact.
 async fn class_started_in_order(order: [&'static str; 4]) -> Duration {
-    let profesor_addr = reserve_port().await;
-    let tareo_addr = reserve_port().await;
-    let docencio_addr = reserve_port().await;
-    let profesor_url = format!("http://{profesor_addr}");
+    let mut profesor_port = Some(reserve_port().await);
+    let mut tareo_port = Some(reserve_port().await);
+    let mut docencio_port = Some(reserve_port().await);
+    let tareo_addr = tareo_port.as_ref().unwrap().addr;
+    let docencio_addr = docencio_port.as_ref().unwrap().addr;
+    let profesor_url = format!("http://{}", profesor_port.as_ref().unwrap().addr);
     let mut roles = Vec::new();
     let mut students = None;
     for role in order {
         match role {
             "profesor" => {
-                let listener = bind_again(profesor_addr).await.into_std().unwrap();
+                let listener = profesor_port.take().unwrap().listen().into_std().unwrap();
                 roles.push(start_profesor_on(listener).running);
             }
             "tareo" => roles.push(start_tareo_on(
-                bind_again(tareo_addr).await,
+                tareo_port.take().unwrap().listen(),
                 &profesor_url,
                 aula::tareo::Config::default(),
             )),
             "docencio" => roles.push(start_docencio_on(
-                bind_again(docencio_addr).await,
+                docencio_port.take().unwrap().listen(),
                 aula::docencio::Config {
                     tareo_addr: tareo_addr.to_string(),
                     profesor_url: profesor_url.clone(),

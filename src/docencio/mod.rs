@@ -150,14 +150,14 @@ impl Responder for Docencio {
         &self.stats
     }
 
-    fn answer(&self, id: QuestionId, question: Question) -> PendingAnswer {
+    fn answer(&self, _id: QuestionId, question: Question) -> PendingAnswer {
         match question {
             Question::Contenido => Box::pin(std::future::ready(Answer::Local(
                 CONTENIDO_ANSWER.to_owned(),
             ))),
             Question::Tarea | Question::PreguntaDificil => {
                 let tareo = self.tareo.clone();
-                Box::pin(async move { relay(tareo.ask(id, question).await) })
+                Box::pin(async move { relay(tareo.ask(question).await) })
             }
         }
     }

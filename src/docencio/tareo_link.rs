@@ -34,7 +34,7 @@ use tracing::{debug, info, warn};
 
 use crate::retry;
 use crate::stats::RoleStats;
-use crate::telemetry::{self, question_span, QuestionId};
+use crate::telemetry::{self, QuestionId};
 use crate::wire::codec::DEFAULT_MAX_FRAME;
 use crate::wire::{describe_io_error, frame_codec, Peer, Question, Refusal};
 
@@ -61,8 +61,8 @@ pub struct TareoLink {
 
 struct Request {
     question: Question,
-    /// The student's question: lines about it carry its id.
-    id: QuestionId,
+    /// The asking student's question span: lines about it carry its id.
+    span: tracing::Span,
     /// By then the asker gets an error, whatever the state of the link.
     deadline: Instant,
     /// Already asked once on a connection that was lost before answering.
@@ -122,13 +122,13 @@ impl TareoLink {
 
     /// Asks Tareo `question`; returns its answer text as sent, or the reason
     /// there is none. Never waits longer than the answer timeout.
-    pub async fn ask(&self, id: QuestionId, question: Question) -> Result<String, Refusal> {
+    pub async fn ask(&self, question: Question) -> Result<String, Refusal> {
         let deadline = Instant::now() + self.answer_timeout;
         let (reply, answer) = oneshot::channel();
         let lane = self.next_lane.fetch_add(1, Ordering::Relaxed) % self.lanes.len();
         let request = Request {
             question,
-            id,
+            span: tracing::Span::current(),
             deadline,
             retried: false,
             reply,
@@ -359,7 +359,9 @@ impl Lane {
             frames.push(Bytes::from_static(request.question.as_str().as_bytes()));
             let link_id = link.next();
             if telemetry::budget().allow() {
-                question_span(request.id).in_scope(|| info!("Preguntamos a Tareo: {link_id}"));
+                request
+                    .span
+                    .in_scope(|| info!("Preguntamos a Tareo: {link_id}"));
             }
             // Waiters go in as written: the FIFO order is the write order.
             waiting.push_back(request);

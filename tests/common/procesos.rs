@@ -24,10 +24,20 @@ pub fn binary(name: &str) -> PathBuf {
 }
 
 /// A loopback address nobody listens on right now, so that a role can be
-/// started (and restarted) on a port known in advance.
+/// started (and restarted) on a port known in advance. Never the same port
+/// twice in one test process: tests run side by side, and two of them
+/// drawing the same freed port would start their roles on one address.
 pub fn free_addr() -> SocketAddr {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap()
+    static GIVEN: Mutex<Vec<u16>> = Mutex::new(Vec::new());
+    loop {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut given = GIVEN.lock().unwrap();
+        if !given.contains(&addr.port()) {
+            given.push(addr.port());
+            return addr;
+        }
+    }
 }
 
 /// One role running as a child process, with its log kept for assertions.

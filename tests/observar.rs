@@ -16,6 +16,18 @@ fn http() -> reqwest::Client {
     reqwest::Client::builder().no_proxy().build().unwrap()
 }
 
+/// The JSON body of `GET url`.
+async fn get_json(url: &str) -> Value {
+    http()
+        .get(url)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .expect("a JSON body")
+}
+
 /// The id in `{span}{id=...}` on the first line that contains `text`.
 fn id_on_line_with(log: &str, span: &str, text: &str) -> String {
     let line = log
@@ -364,14 +376,7 @@ async fn metrics_state_and_csv_show_what_the_class_did() {
 async fn the_openapi_document_lists_every_route_the_server_answers() {
     let profesor = start_profesor().await;
     let url = &profesor.url;
-    let document: Value = http()
-        .get(format!("{url}/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let document = get_json(&format!("{url}/openapi.json")).await;
     assert!(document["openapi"].as_str().unwrap().starts_with("3."));
     let documented: BTreeSet<(String, String)> = document["paths"]
         .as_object()
@@ -484,14 +489,7 @@ async fn bad_reports_get_json_errors_and_change_nothing() {
         let body: Value = response.json().await.expect("a JSON error");
         assert!(body["error"].is_string(), "{body}");
     }
-    let estado: Value = http()
-        .get(format!("{}/estado", profesor.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let estado = get_json(&format!("{}/estado", profesor.url)).await;
     assert_eq!(estado["preguntas"]["Contenido"], 0);
     assert_eq!(estado["roles"].as_array().unwrap().len(), 0);
     profesor.running.stop().await;

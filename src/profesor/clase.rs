@@ -115,21 +115,26 @@ impl Clase {
         if !state.roles.contains_key(&key) && state.roles.len() >= MAX_ROLES {
             return Err(InformeError::TooManyRoles);
         }
-        let zero = RoleReport {
-            preguntas: PorTipo::default(),
-            respondidas: PorTipo::default(),
-            errores: 0,
-            reconexiones: 0,
-            ..report.clone()
+        // The same run: what it added since; a new run: all it carries.
+        let same_run = state
+            .roles
+            .get(&key)
+            .map(|seen| &seen.report)
+            .filter(|before| before.ejecucion == report.ejecucion);
+        let (asked, answered, errors, reconnects) = match same_run {
+            Some(before) => (
+                report.preguntas.since(&before.preguntas),
+                report.respondidas.since(&before.respondidas),
+                report.errores.saturating_sub(before.errores),
+                report.reconexiones.saturating_sub(before.reconexiones),
+            ),
+            None => (
+                report.preguntas,
+                report.respondidas,
+                report.errores,
+                report.reconexiones,
+            ),
         };
-        let before = match state.roles.get(&key) {
-            Some(seen) if seen.report.ejecucion == report.ejecucion => &seen.report,
-            _ => &zero,
-        };
-        let asked = report.preguntas.since(&before.preguntas);
-        let answered = report.respondidas.since(&before.respondidas);
-        let errors = report.errores.saturating_sub(before.errores);
-        let reconnects = report.reconexiones.saturating_sub(before.reconexiones);
         let labels = RoleLabels {
             rol: report.rol.clone(),
             instancia: report.instancia.clone(),

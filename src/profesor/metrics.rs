@@ -80,8 +80,7 @@ impl Default for Metrics {
 
 impl Metrics {
     pub fn new() -> Self {
-        let mut registry = Registry::with_prefix("aula");
-        let metrics = Metrics {
+        let mut metrics = Metrics {
             http_requests: Family::default(),
             http_seconds: LatencyFamily::new_with_constructor(latency_histogram),
             counted: Counter::default(),
@@ -94,72 +93,69 @@ impl Metrics {
             role_connections: Family::default(),
             role_in_flight: Family::default(),
             role_up: Family::default(),
-            registry: Registry::default(),
+            registry: Registry::with_prefix("aula"),
         };
-        registry.register(
+        metrics.registry.register(
             "http_peticiones",
             "Peticiones HTTP atendidas por Profesor, por método, ruta y estado",
             metrics.http_requests.clone(),
         );
-        registry.register(
+        metrics.registry.register(
             "http_duracion_segundos",
             "Tiempo de respuesta de Profesor, por método y ruta",
             metrics.http_seconds.clone(),
         );
-        registry.register(
+        metrics.registry.register(
             "profesor_preguntas_contadas",
             "Preguntas contadas por POST /preguntas desde que arrancó este Profesor (sin avisos repetidos)",
             metrics.counted.clone(),
         );
-        registry.register(
+        metrics.registry.register(
             "profesor_total",
             "El conteo guardado de preguntas respondidas (lo que dice GET /preguntas)",
             metrics.total.clone(),
         );
-        registry.register(
+        metrics.registry.register(
             "profesor_respuestas_dificiles",
             "Respuestas a preguntas difíciles dadas por GET /respuesta",
             metrics.hard_answers.clone(),
         );
-        registry.register(
+        metrics.registry.register(
             "preguntas",
             "Preguntas recibidas por cada rol, por tipo (según sus informes)",
             metrics.role_questions.clone(),
         );
-        registry.register(
+        metrics.registry.register(
             "respondidas",
             "Preguntas con respuesta real (no Error) de cada rol, por tipo (según sus informes)",
             metrics.role_answered.clone(),
         );
-        registry.register(
+        metrics.registry.register(
             "errores",
             "Respuestas 'Error: ...' dadas por cada rol (según sus informes)",
             metrics.role_errors.clone(),
         );
-        registry.register(
+        metrics.registry.register(
             "reconexiones",
             "Veces que un rol volvió a abrir su conexión con el siguiente (Docencio con Tareo)",
             metrics.role_reconnects.clone(),
         );
-        registry.register(
+        metrics.registry.register(
             "conexiones",
             "Clientes conectados ahora a cada rol (estudiantes a Docencio, Docencios a Tareo)",
             metrics.role_connections.clone(),
         );
-        registry.register(
+        metrics.registry.register(
             "en_vuelo",
             "Preguntas que cada rol está respondiendo ahora",
             metrics.role_in_flight.clone(),
         );
-        registry.register(
+        metrics.registry.register(
             "rol_activo",
             "1 si el rol informó hace menos de 3 s, 0 si dejó de informar",
             metrics.role_up.clone(),
         );
-        Metrics {
-            registry,
-            ..metrics
-        }
+        metrics
     }
 
     pub fn request(&self, labels: &HttpLabels, took: Duration) {

@@ -198,8 +198,24 @@ pub struct EstudianteArgs {
     /// and opened again
     #[arg(long, default_value_t = 30_000)]
     pub answer_timeout_ms: u64,
+    /// Every student connects before any asks: a class of N connected at
+    /// once (for measuring many connections, not only fast ones)
+    #[arg(long)]
+    pub connect_first: bool,
+    /// The summary as readable text or as one JSON object (for scripts)
+    #[arg(long, value_enum, default_value_t = SummaryFormat::Texto)]
+    pub summary_format: SummaryFormat,
     #[command(flatten)]
     pub log: LogArgs,
+}
+
+/// How `estudiante` prints its summary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SummaryFormat {
+    /// A few readable lines.
+    Texto,
+    /// One JSON object on one line.
+    Json,
 }
 
 impl EstudianteArgs {
@@ -213,6 +229,7 @@ impl EstudianteArgs {
             in_flight: self.in_flight.max(1),
             only: self.only,
             answer_timeout: Duration::from_millis(self.answer_timeout_ms),
+            connect_first: self.connect_first,
         }
     }
 }

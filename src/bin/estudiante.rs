@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use aula::config::EstudianteArgs;
+use aula::config::{EstudianteArgs, SummaryFormat};
 use aula::{estudiante, shutdown, telemetry};
 use clap::Parser;
 
@@ -16,7 +16,12 @@ async fn main() -> ExitCode {
     let summary = estudiante::run(args.config(), shutdown::signal()).await;
     // Not println!: with stdout already closed (a pipe whose reader left on
     // Ctrl-C) that would panic; the exit code still tells the outcome.
-    let _ = writeln!(std::io::stdout(), "{summary}");
+    let printed = match args.summary_format {
+        SummaryFormat::Texto => summary.to_string(),
+        SummaryFormat::Json => serde_json::to_string(&summary.record())
+            .unwrap_or_else(|err| format!("{{\"error\":\"{err}\"}}")),
+    };
+    let _ = writeln!(std::io::stdout(), "{printed}");
     // An answer that is not an error and not right for its question means a
     // peer breaks the protocol: worth a failing exit for scripts.
     if summary.total.wrong > 0 {

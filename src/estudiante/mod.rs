@@ -21,12 +21,13 @@ use futures::{SinkExt, StreamExt};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tokio::net::TcpStream;
+use tokio::sync::Barrier;
 use tokio::time::{sleep, timeout, Instant};
 use tokio_util::codec::Framed;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, info_span, warn, Instrument};
 
-pub use summary::{StudentReport, Summary};
+pub use summary::{StudentReport, Summary, SummaryRecord};
 
 use progress::{Progress, ProgressDisplay};
 
@@ -56,6 +57,9 @@ pub struct Config {
     /// opened again. Docencio answers within its own timeout (5 s), so this
     /// only fires when Docencio itself is stuck.
     pub answer_timeout: Duration,
+    /// Every student connects before any of them asks, so the whole class
+    /// is connected at once (see `--connect-first`).
+    pub connect_first: bool,
 }
 
 impl Default for Config {
@@ -69,6 +73,7 @@ impl Default for Config {
             in_flight: 1,
             only: None,
             answer_timeout: Duration::from_secs(30),
+            connect_first: false,
         }
     }
 }
@@ -93,6 +98,9 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
         config.students, config.docencio_addr
     );
     let mut students = tokio::task::JoinSet::new();
+    let all_connected = config
+        .connect_first
+        .then(|| Arc::new(Barrier::new(config.students)));
     for number in 1..=config.students {
         let rng = match config.seed {
             // Distinct, reproducible streams per student.
@@ -106,6 +114,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
             rng,
             progress: progress.clone(),
             shutdown: shutdown.clone(),
+            all_connected: all_connected.clone(),
         };
         let span = info_span!("estudiante", n = number);
         students.spawn(student.run().instrument(span));
@@ -131,6 +140,9 @@ struct Student {
     rng: StdRng,
     progress: Arc<Progress>,
     shutdown: CancellationToken,
+    /// With `connect_first`: where each student waits, once connected, for
+    /// the rest of the class.
+    all_connected: Option<Arc<Barrier>>,
 }
 
 impl Student {
@@ -168,6 +180,16 @@ impl Student {
                     backoff = retry::backoff();
                     report.connections += 1;
                     let _ = stream.set_nodelay(true);
+                    if report.connections == 1 {
+                        if let Some(all_connected) = self.all_connected.take() {
+                            tokio::select! {
+                                () = self.shutdown.cancelled() => break,
+                                waited = all_connected.wait() => if waited.is_leader() {
+                                    info!("Los {} estudiantes están conectados; empiezan a preguntar", self.config.students);
+                                },
+                            }
+                        }
+                    }
                     self.converse(stream, &mut report).await;
                 }
                 Err(err) => {

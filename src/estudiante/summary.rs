@@ -4,6 +4,7 @@ use std::fmt;
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
 
 /// Latencies are recorded in microseconds, from 1 µs to 5 min, 3 significant digits.
 fn latency_histogram() -> Histogram<u64> {
@@ -115,6 +116,50 @@ impl Summary {
     }
 }
 
+/// The summary as one JSON object, for scripts such as the benchmark.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SummaryRecord {
+    pub students: usize,
+    pub sent: u64,
+    pub answers: u64,
+    pub errors: u64,
+    pub wrong: u64,
+    pub relayed: u64,
+    pub lost: u64,
+    pub unanswered: u64,
+    pub connections: u64,
+    pub elapsed_s: f64,
+    pub answers_per_s: f64,
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+impl Summary {
+    pub fn record(&self) -> SummaryRecord {
+        let t = &self.total;
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        SummaryRecord {
+            students: self.students,
+            sent: t.sent,
+            answers: t.answers,
+            errors: t.errors,
+            wrong: t.wrong,
+            relayed: t.relayed,
+            lost: t.lost,
+            unanswered: t.unanswered,
+            connections: t.connections,
+            elapsed_s: self.elapsed.as_secs_f64(),
+            answers_per_s: self.answers_per_second(),
+            p50_ms: ms(self.latency(0.50)),
+            p90_ms: ms(self.latency(0.90)),
+            p99_ms: ms(self.latency(0.99)),
+            max_ms: ms(self.max_latency()),
+        }
+    }
+}
+
 fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1000.0)
 }
@@ -175,5 +220,10 @@ mod tests {
         let text = summary.to_string();
         assert!(text.contains("preguntas enviadas: 100"), "{text}");
         assert!(text.contains("50.0 respuestas/s"), "{text}");
+        let json = serde_json::to_value(summary.record()).unwrap();
+        assert_eq!(json["answers"], 100);
+        assert_eq!(json["answers_per_s"], 50.0);
+        let max_ms = json["max_ms"].as_f64().unwrap();
+        assert!((100.0..101.0).contains(&max_ms), "{json}");
     }
 }

@@ -1,6 +1,8 @@
 //! The one way aula opens an SQLite file: under a data folder created on
 //! first run, shared or locked for this process alone, and with every
-//! commit on disk before it returns (WAL, `synchronous = FULL`).
+//! commit on disk before it returns (WAL, `synchronous = FULL`). Docencio's
+//! ledger then relaxes that to surviving a crash of Docencio only (see
+//! `docencio::ledger`).
 //!
 //! Profesor keeps its count this way ([`crate::profesor::Contador`]) and
 //! Docencio what it still owes Profesor (`docencio::outbox`).

@@ -369,41 +369,150 @@ fn ctrl_c_on_the_launch_script_stops_the_whole_class_and_exits_0() {
     );
 }
 
-#[test]
-fn estudiante_exits_1_when_answers_are_wrong_for_their_questions() {
+/// A stand-in Docencio that answers every question of every client with
+/// `answer`; returns its address.
+fn answering_with(answer: &'static [u8]) -> String {
     use std::io::{Read, Write};
-    // A Docencio that answers every question with the same wrong text, as
-    // the notebook's Docencio does with its length bytes inside the answer.
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     std::thread::spawn(move || {
-        let (mut stream, _) = listener.accept().unwrap();
-        let mut header = [0u8; 4];
-        while stream.read_exact(&mut header).is_ok() {
-            let mut body = vec![0u8; u32::from_be_bytes(header) as usize];
-            stream.read_exact(&mut body).unwrap();
-            let answer =
-                b"Respuesta del Tareo o Profesor: \x00\x00\x00\x1b No puedes usar esa libreria";
-            stream
-                .write_all(&(answer.len() as u32).to_be_bytes())
-                .unwrap();
-            stream.write_all(answer).unwrap();
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            std::thread::spawn(move || {
+                let mut header = [0u8; 4];
+                while stream.read_exact(&mut header).is_ok() {
+                    let mut body = vec![0u8; u32::from_be_bytes(header) as usize];
+                    if stream.read_exact(&mut body).is_err() {
+                        return;
+                    }
+                    let mut frame = (answer.len() as u32).to_be_bytes().to_vec();
+                    frame.extend_from_slice(answer);
+                    if stream.write_all(&frame).is_err() {
+                        return;
+                    }
+                }
+            });
         }
     });
+    addr.to_string()
+}
+
+#[test]
+fn estudiante_exits_1_when_answers_are_wrong_for_their_questions() {
+    // Every answer is the same wrong text, as the notebook's Docencio sends
+    // with Tareo's length bytes inside the answer.
+    let addr = answering_with(
+        b"Respuesta del Tareo o Profesor: \x00\x00\x00\x1b No puedes usar esa libreria",
+    );
     let output = Command::new(bin("estudiante"))
-        .args([
-            "--docencio-addr",
-            &addr.to_string(),
-            "--questions",
-            "3",
-            "--no-pause",
-        ])
+        .args(["--docencio-addr", &addr, "--questions", "3", "--no-pause"])
         .args(["--only", "Tarea"])
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(1), "{stdout}");
     assert!(stdout.contains("incorrectas: 3"), "{stdout}");
+}
+
+#[test]
+fn estudiante_prints_its_summary_as_one_json_line_for_scripts() {
+    let addr = answering_with(aula::wire::texts::CONTENIDO_ANSWER.as_bytes());
+    let output = Command::new(bin("estudiante"))
+        .args([
+            "--docencio-addr",
+            &addr,
+            "--students",
+            "3",
+            "--questions",
+            "4",
+        ])
+        .args([
+            "--no-pause",
+            "--only",
+            "Contenido",
+            "--summary-format",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    let summary: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    for (field, expected) in [
+        ("students", 3),
+        ("sent", 12),
+        ("answers", 12),
+        ("connections", 3),
+    ] {
+        assert_eq!(summary[field], expected, "{field}: {stdout}");
+    }
+    for field in ["errors", "wrong", "relayed", "lost", "unanswered"] {
+        assert_eq!(summary[field], 0, "{field}: {stdout}");
+    }
+    let rate = summary["answers_per_s"].as_f64().unwrap();
+    let p50 = summary["p50_ms"].as_f64().unwrap();
+    let max = summary["max_ms"].as_f64().unwrap();
+    assert!(rate > 0.0 && p50 > 0.0 && max >= p50, "{stdout}");
+}
+
+#[test]
+fn with_connect_first_no_student_asks_before_the_whole_class_is_connected() {
+    const STUDENTS: usize = 4;
+    // A listen queue of one: the first students connect at once, the others
+    // only when their SYN is sent again, a second or more later.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let listener = runtime.block_on(async {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        socket.listen(1).unwrap().into_std().unwrap()
+    });
+    listener.set_nonblocking(true).unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let mut students = Command::new(bin("estudiante"))
+        .args([
+            "--docencio-addr",
+            &addr,
+            "--students",
+            &STUDENTS.to_string(),
+        ])
+        .args(["--questions", "1", "--no-pause", "--connect-first"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut connected = Vec::new();
+    let mut buffer = [0u8; 4];
+    let asked = loop {
+        while let Ok((stream, _)) = listener.accept() {
+            stream.set_nonblocking(true).unwrap();
+            connected.push(stream);
+        }
+        if connected
+            .iter()
+            .any(|stream| stream.peek(&mut buffer).is_ok_and(|n| n > 0))
+        {
+            break true;
+        }
+        if Instant::now() > deadline {
+            break false;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    // A question has arrived: by then every student that had connected is
+    // accepted or waiting in the listen queue.
+    while let Ok((stream, _)) = listener.accept() {
+        connected.push(stream);
+    }
+    let _ = students.kill();
+    let _ = students.wait();
+    assert!(asked, "no question within 30 s");
+    assert_eq!(
+        connected.len(),
+        STUDENTS,
+        "a question came before the whole class was connected"
+    );
 }
 
 #[test]

@@ -41,6 +41,10 @@ pub struct Conteo {
 pub struct ProfesorClient {
     http: reqwest::Client,
     base: String,
+    /// The routes, parsed once: a hard question costs a clone, not a parse.
+    respuesta_url: reqwest::Url,
+    preguntas_url: reqwest::Url,
+    informes_url: reqwest::Url,
     timeout: Duration,
 }
 
@@ -58,7 +62,14 @@ impl ProfesorClient {
             .pool_idle_timeout(Duration::from_secs(30))
             .build()
             .map_err(|err| ProfesorError::Other(err.to_string()))?;
+        let route = |path: &str| {
+            reqwest::Url::parse(&format!("{base}{path}"))
+                .map_err(|_| ProfesorError::BadUrl(base.clone()))
+        };
         Ok(ProfesorClient {
+            respuesta_url: route("/respuesta")?,
+            preguntas_url: route("/preguntas")?,
+            informes_url: route("/informes")?,
             http,
             base,
             timeout,
@@ -74,18 +85,19 @@ impl ProfesorClient {
     /// `request_id` (the question's id) goes in `X-Request-Id`, so
     /// Profesor's log line for it carries the same id as Tareo's.
     pub async fn respuesta(&self, request_id: &str) -> Result<String, ProfesorError> {
-        let url = format!("{}/respuesta", self.base);
-        let request = self.http.get(&url).header(REQUEST_ID, request_id);
+        let request = self
+            .http
+            .get(self.respuesta_url.clone())
+            .header(REQUEST_ID, request_id);
         let texto: Texto = self.send(request).await?;
         Ok(texto.texto)
     }
 
     /// `POST /informes`: a role's counters, for Profesor's metrics and panel.
     pub async fn informar(&self, report: &RoleReport) -> Result<(), ProfesorError> {
-        let url = format!("{}/informes", self.base);
         let response = self
             .http
-            .post(&url)
+            .post(self.informes_url.clone())
             .timeout(REPORT_TIMEOUT.min(self.timeout))
             .json(report)
             .send()
@@ -108,8 +120,7 @@ impl ProfesorClient {
         idempotency_key: Option<&str>,
         request_id: Option<&str>,
     ) -> Result<Conteo, ProfesorError> {
-        let url = format!("{}/preguntas", self.base);
-        let mut request = self.http.post(&url);
+        let mut request = self.http.post(self.preguntas_url.clone());
         if let Some(request_id) = request_id {
             request = request.header(REQUEST_ID, request_id);
         }

@@ -26,7 +26,7 @@ use tracing::{debug, info, warn, Instrument};
 use crate::retry;
 use crate::stats::RoleStats;
 use crate::telemetry::{self, question_span, QuestionId};
-use crate::wire::codec::{frame_codec, is_frame_too_large};
+use crate::wire::codec::{frame_codec, is_frame_too_large, CONNECTION_BUFFER, WRITE_BURST};
 use crate::wire::texts::LISTENING;
 use crate::wire::{preview, Answer, Question, Refusal};
 
@@ -215,9 +215,17 @@ async fn serve_connection<R: Responder>(
     let stats = responder.stats();
     stats.connected(peer);
     let (read_half, write_half) = stream.into_split();
-    let mut questions = FramedRead::new(read_half, frame_codec(limits.max_frame));
+    let mut questions =
+        FramedRead::with_capacity(read_half, frame_codec(limits.max_frame), CONNECTION_BUFFER);
     // Answers are ours, short, and never refused by our own encoder.
-    let mut answers = FramedWrite::new(write_half, frame_codec(u32::MAX as usize));
+    let mut answers = FramedWrite::with_capacity(
+        write_half,
+        frame_codec(u32::MAX as usize),
+        CONNECTION_BUFFER,
+    );
+    // A burst of answers still goes out in one write, however small the
+    // buffer started.
+    answers.set_backpressure_boundary(WRITE_BURST);
     let mut in_flight: FuturesOrdered<Instrumented<PendingAnswer>> = FuturesOrdered::new();
     // What each question in flight was (`None`: not a question), in order.
     let mut kinds: VecDeque<Option<Question>> = VecDeque::new();

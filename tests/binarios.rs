@@ -568,3 +568,75 @@ fn docencio_serves_more_clients_than_its_soft_open_files_limit_at_start() {
         .expect("docencio stops");
     assert!(status.success());
 }
+
+/// Resident memory of process `pid` in bytes, from /proc (Linux).
+fn rss_of(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    line.split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse::<u64>()
+        .unwrap()
+        * 1024
+}
+
+#[test]
+fn a_connected_student_costs_docencio_a_few_kib() {
+    use std::io::{Read, Write};
+    const STUDENTS: usize = 2_000;
+    let dir = tempfile::tempdir().unwrap();
+    let addr = free_addr();
+    let mut docencio = Command::new(bin("docencio"))
+        .args(["--bind", &addr])
+        .current_dir(dir.path())
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(docencio.stderr.take().unwrap()).lines();
+    loop {
+        let line = lines.next().expect("exited before listening").unwrap();
+        if line.contains("Servidor escuchando") {
+            break;
+        }
+    }
+    std::thread::spawn(move || for _ in lines {});
+    let ask = |stream: &mut std::net::TcpStream| {
+        stream.write_all(b"\0\0\0\x09Contenido").unwrap();
+        let mut header = [0u8; 4];
+        stream.read_exact(&mut header).unwrap();
+        let mut body = vec![0; u32::from_be_bytes(header) as usize];
+        stream.read_exact(&mut body).unwrap();
+        assert_eq!(body, aula::wire::texts::CONTENIDO_ANSWER.as_bytes());
+    };
+    // A first class, gone, warms up what is made once.
+    for _ in 0..2 {
+        let mut students = Vec::new();
+        for _ in 0..STUDENTS / 4 {
+            let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+            ask(&mut stream);
+            students.push(stream);
+        }
+    }
+    let before = rss_of(docencio.id());
+    let mut students = Vec::new();
+    for _ in 0..STUDENTS {
+        let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        ask(&mut stream);
+        students.push(stream);
+    }
+    let per_student = rss_of(docencio.id()).saturating_sub(before) / STUDENTS as u64;
+    drop(students);
+    let pid = docencio.id().to_string();
+    let _ = signal_and_wait(&mut docencio, &pid, "-TERM", Duration::from_secs(10));
+    // Its buffers start small: with the codec's default 8 KiB each way, a
+    // student cost about 11 KiB; now about 3.
+    assert!(
+        per_student < 6 * 1024,
+        "{per_student} bytes per connected student"
+    );
+}

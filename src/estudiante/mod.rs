@@ -33,6 +33,7 @@ use progress::{Progress, ProgressDisplay};
 
 use crate::retry;
 use crate::telemetry::{self, question_span, QuestionId};
+use crate::wire::codec::{CONNECTION_BUFFER, WRITE_BURST};
 use crate::wire::texts::ERROR_PREFIX;
 use crate::wire::{describe_io_error, frame_codec, Question};
 
@@ -218,7 +219,9 @@ impl Student {
     /// answers to what it already asked, so a stopped class still reports
     /// every question it sent as answered or not.
     async fn converse(&mut self, stream: TcpStream, report: &mut StudentReport) {
-        let mut framed = Framed::new(stream, frame_codec(ANSWER_LIMIT));
+        let mut framed =
+            Framed::with_capacity(stream, frame_codec(ANSWER_LIMIT), CONNECTION_BUFFER);
+        framed.set_backpressure_boundary(WRITE_BURST);
         // The client's end of the connection and the questions sent on it
         // name each question the way Docencio names it (see QuestionId).
         let local = match framed.get_ref().local_addr() {

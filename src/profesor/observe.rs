@@ -89,8 +89,8 @@ pub(super) async fn track_requests(
             took,
         );
     }
-    let path = response.request().path().to_owned();
     span.in_scope(|| {
+        let path = response.request().path();
         if status.is_client_error() || status.is_server_error() {
             if telemetry::budget().allow() {
                 info!("{method} {path} -> {} en {took:.1?}", status.as_u16());

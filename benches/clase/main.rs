@@ -518,9 +518,13 @@ fn print_table(rows: &[Scenario], machine: &str) {
             continue;
         }
         let row = fold(scenario, machine);
-        let ratio = row
-            .ratio_to_floor
-            .map_or("-".to_owned(), |ratio| format!("{ratio:.2}"));
+        let ratio = row.ratio_to_floor.map_or("-".to_owned(), |ratio| {
+            if ratio < 0.1 {
+                format!("{ratio:.4}")
+            } else {
+                format!("{ratio:.2}")
+            }
+        });
         let count = match row.count_exact {
             Some(true) => "exacto",
             Some(false) => "DIFIERE",

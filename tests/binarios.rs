@@ -515,25 +515,16 @@ fn with_connect_first_no_student_asks_before_the_whole_class_is_connected() {
     );
 }
 
-#[test]
-fn docencio_serves_more_clients_than_its_soft_open_files_limit_at_start() {
-    // Started with a soft limit of 256 descriptors, Docencio raises it
-    // itself (to the hard limit) and serves 400 students at once.
-    let dir = tempfile::tempdir().unwrap();
-    let addr = free_addr();
-    let mut docencio = Command::new("bash")
-        .arg("-c")
-        .arg(format!(
-            "ulimit -Sn 256 && exec {} --bind {addr}",
-            bin("docencio").display()
-        ))
-        .current_dir(dir.path())
+/// Starts a server `command` and returns once it logs that it listens; the
+/// rest of its log is read (and dropped) so it never blocks on a full pipe.
+fn started_listening(mut command: Command) -> Child {
+    let mut server = command
         .env("RUST_LOG", "info")
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
-    let mut lines = BufReader::new(docencio.stderr.take().unwrap()).lines();
+    let mut lines = BufReader::new(server.stderr.take().unwrap()).lines();
     loop {
         let line = lines.next().expect("exited before listening").unwrap();
         if line.contains("Servidor escuchando") {
@@ -541,6 +532,24 @@ fn docencio_serves_more_clients_than_its_soft_open_files_limit_at_start() {
         }
     }
     std::thread::spawn(move || for _ in lines {});
+    server
+}
+
+#[test]
+fn docencio_serves_more_clients_than_its_soft_open_files_limit_at_start() {
+    // Started with a soft limit of 256 descriptors, Docencio raises it
+    // itself (to the hard limit) and serves 400 students at once.
+    let dir = tempfile::tempdir().unwrap();
+    let addr = free_addr();
+    let mut command = Command::new("bash");
+    command
+        .arg("-c")
+        .arg(format!(
+            "ulimit -Sn 256 && exec {} --bind {addr}",
+            bin("docencio").display()
+        ))
+        .current_dir(dir.path());
+    let mut docencio = started_listening(command);
     let mut students = Vec::new();
     for _ in 0..400 {
         let mut stream = std::net::TcpStream::connect(&addr).unwrap();
@@ -587,21 +596,9 @@ fn a_connected_student_costs_docencio_a_few_kib() {
     const STUDENTS: usize = 2_000;
     let dir = tempfile::tempdir().unwrap();
     let addr = free_addr();
-    let mut docencio = Command::new(bin("docencio"))
-        .args(["--bind", &addr])
-        .current_dir(dir.path())
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(docencio.stderr.take().unwrap()).lines();
-    loop {
-        let line = lines.next().expect("exited before listening").unwrap();
-        if line.contains("Servidor escuchando") {
-            break;
-        }
-    }
-    std::thread::spawn(move || for _ in lines {});
+    let mut command = Command::new(bin("docencio"));
+    command.args(["--bind", &addr]).current_dir(dir.path());
+    let mut docencio = started_listening(command);
     let ask = |stream: &mut std::net::TcpStream| {
         stream.write_all(b"\0\0\0\x09Contenido").unwrap();
         let mut header = [0u8; 4];

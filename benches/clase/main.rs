@@ -136,14 +136,7 @@ struct Class {
 
 impl Class {
     async fn stop(self) -> BTreeMap<&'static str, f64> {
-        let mut peaks = BTreeMap::new();
-        // Students' side first, as a class ends.
-        for role in self.roles.into_iter().rev() {
-            if let (name, Some(peak)) = role.stop().await {
-                peaks.insert(name, peak);
-            }
-        }
-        peaks
+        stop_all(self.roles).await
     }
 }
 
@@ -327,55 +320,51 @@ impl Bench {
 /// notebook wrote them (`benches/cuaderno/`).
 async fn start_notebook(bench: &mut Bench, python: &Path) -> anyhow::Result<(Vec<Role>, String)> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/cuaderno");
-    let port = |listener: std::net::TcpListener| listener.local_addr().map(|addr| addr.port());
-    // Free ports for programs that take a fixed one.
-    let profesor_port = port(std::net::TcpListener::bind("127.0.0.1:0")?)?;
-    let tareo_port = port(std::net::TcpListener::bind("127.0.0.1:0")?)?;
-    let docencio_port = port(std::net::TcpListener::bind("127.0.0.1:0")?)?;
-    let profesor_url = format!("http://127.0.0.1:{profesor_port}");
-    let mut profesor = Command::new(python);
-    profesor
-        .arg("-u")
-        .arg(dir.join("profesor.py"))
-        .arg(profesor_port.to_string());
-    let profesor = Role::start(
-        "profesor",
-        profesor,
-        &bench.log("cuaderno-profesor"),
-        "Running on",
-    )
-    .await?;
-    let mut tareo = Command::new(python);
-    tareo
-        .arg("-u")
-        .arg(dir.join("tareo.py"))
-        .arg(tareo_port.to_string())
-        .arg(&profesor_url);
-    let tareo = Role::start(
-        "tareo",
-        tareo,
-        &bench.log("cuaderno-tareo"),
-        "Servidor escuchando",
-    )
-    .await?;
-    let mut docencio = Command::new(python);
-    docencio
-        .arg("-u")
-        .arg(dir.join("docencio.py"))
-        .arg(docencio_port.to_string())
-        .arg(tareo_port.to_string())
-        .arg(&profesor_url);
-    let docencio = Role::start(
-        "docencio",
-        docencio,
-        &bench.log("cuaderno-docencio"),
-        "conectado exitosamente",
-    )
-    .await?;
-    Ok((
-        vec![profesor, tareo, docencio],
-        format!("127.0.0.1:{docencio_port}"),
-    ))
+    // Free ports, for programs that take a fixed one.
+    let port = || -> std::io::Result<String> {
+        Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port()
+            .to_string())
+    };
+    let (profesor, tareo, docencio) = (port()?, port()?, port()?);
+    let profesor_url = format!("http://127.0.0.1:{profesor}");
+    let programs = [
+        ("profesor", vec![profesor], "Running on"),
+        (
+            "tareo",
+            vec![tareo.clone(), profesor_url.clone()],
+            "Servidor escuchando",
+        ),
+        // Its line once it is connected to Tareo, as the notebook prints it.
+        (
+            "docencio",
+            vec![docencio.clone(), tareo, profesor_url],
+            "conectado exitosamente",
+        ),
+    ];
+    let mut roles = Vec::new();
+    for (name, args, ready) in programs {
+        let mut command = Command::new(python);
+        command
+            .arg("-u")
+            .arg(dir.join(format!("{name}.py")))
+            .args(args);
+        let log = bench.log(&format!("cuaderno-{name}"));
+        roles.push(Role::start(name, command, &log, ready).await?);
+    }
+    Ok((roles, format!("127.0.0.1:{docencio}")))
+}
+
+/// Stops `roles`, the last started first; their peak memory by name.
+async fn stop_all(roles: Vec<Role>) -> BTreeMap<&'static str, f64> {
+    let mut peaks = BTreeMap::new();
+    for role in roles.into_iter().rev() {
+        if let (name, Some(peak)) = role.stop().await {
+            peaks.insert(name, peak);
+        }
+    }
+    peaks
 }
 
 async fn notebook_run(
@@ -399,12 +388,7 @@ async fn notebook_run(
     };
     let log = bench.log(&format!("{label}-estudiante"));
     let summary = ask(&bench.estudiante, &load, log).await;
-    let mut peaks = BTreeMap::new();
-    for role in roles.into_iter().rev() {
-        if let (name, Some(peak)) = role.stop().await {
-            peaks.insert(name, peak);
-        }
-    }
+    let peaks = stop_all(roles).await;
     let mut run = Run::from_summary(&summary?);
     run.peak_rss_mib = peaks;
     Ok(run)

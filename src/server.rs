@@ -264,7 +264,7 @@ async fn serve_connection<R: Responder>(
                 let count = ready.len() as u64;
                 let write = async {
                     for answer in ready {
-                        answers.feed(Bytes::from(answer.into_text())).await?;
+                        answers.feed(answer.into_frame()).await?;
                     }
                     SinkExt::<Bytes>::flush(&mut answers).await
                 };

@@ -81,7 +81,7 @@ impl Responder for Tareo {
                     .choose(&mut rand::rng())
                     .copied()
                     .unwrap_or(ANSWERS[0]);
-                Box::pin(std::future::ready(Answer::Local(texto.to_owned())))
+                Box::pin(std::future::ready(Answer::Local(texto.into())))
             }
             Question::PreguntaDificil => {
                 let profesor = self.profesor.clone();
@@ -91,7 +91,7 @@ impl Responder for Tareo {
                             if telemetry::budget().allow() {
                                 info!("CONSULTA AL PROFESOR: {texto}");
                             }
-                            Answer::Local(texto)
+                            Answer::Local(texto.into())
                         }
                         Err(err) => {
                             if telemetry::budget().allow() {

@@ -25,7 +25,11 @@ use tokio::process::Command;
 use procesos::{ask, Load, Role};
 
 #[derive(Parser, Debug)]
-#[command(about = "Mide la clase contra el piso (un servidor mínimo) y contra el cuaderno")]
+#[command(
+    name = "scripts/bench.sh",
+    about = "The class measured against the floor (a bare framed server) and against the notebook's stack",
+    after_help = "scripts/bench.sh also takes --no-notebook (skip scenario 7 and its virtualenv)."
+)]
 struct Args {
     /// Rounds of floor and class, alternated (scenarios 1, 3 and 4)
     #[arg(long, default_value_t = 3)]

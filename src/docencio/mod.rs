@@ -152,9 +152,9 @@ impl Responder for Docencio {
 
     fn answer(&self, _id: QuestionId, question: Question) -> PendingAnswer {
         match question {
-            Question::Contenido => Box::pin(std::future::ready(Answer::Local(
-                CONTENIDO_ANSWER.to_owned(),
-            ))),
+            Question::Contenido => {
+                Box::pin(std::future::ready(Answer::Local(CONTENIDO_ANSWER.into())))
+            }
             Question::Tarea | Question::PreguntaDificil => {
                 let tareo = self.tareo.clone();
                 Box::pin(async move { relay(tareo.ask(question).await) })

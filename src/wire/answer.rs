@@ -1,6 +1,9 @@
 //! Answers, and the one place where a failure becomes an `Error: ...` text.
 
+use std::borrow::Cow;
 use std::fmt;
+
+use bytes::Bytes;
 
 use super::texts::ERROR_PREFIX;
 
@@ -73,8 +76,9 @@ impl fmt::Display for Refusal {
 /// What a server sends back for one question.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Answer {
-    /// A real answer given by this role itself.
-    Local(String),
+    /// A real answer given by this role itself; the fixed texts are
+    /// borrowed, so answering them allocates nothing.
+    Local(Cow<'static, str>),
     /// A real answer obtained from downstream: the kind Profesor counts.
     Relayed(String),
     /// An `Error: ...` answer; never counted.
@@ -82,11 +86,13 @@ pub enum Answer {
 }
 
 impl Answer {
-    /// The exact text that goes on the wire.
-    pub fn into_text(self) -> String {
+    /// The exact text that goes on the wire, as a frame body (a fixed
+    /// text is not copied).
+    pub fn into_frame(self) -> Bytes {
         match self {
-            Answer::Local(text) | Answer::Relayed(text) => text,
-            Answer::Refused(refusal) => refusal.to_string(),
+            Answer::Local(Cow::Borrowed(text)) => Bytes::from_static(text.as_bytes()),
+            Answer::Local(Cow::Owned(text)) | Answer::Relayed(text) => Bytes::from(text),
+            Answer::Refused(refusal) => Bytes::from(refusal.to_string()),
         }
     }
 }
@@ -95,7 +101,8 @@ impl Answer {
 impl std::fmt::Display for Answer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Answer::Local(text) | Answer::Relayed(text) => f.write_str(text),
+            Answer::Local(text) => f.write_str(text),
+            Answer::Relayed(text) => f.write_str(text),
             Answer::Refused(refusal) => refusal.fmt(f),
         }
     }

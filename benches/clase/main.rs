@@ -98,6 +98,18 @@ impl Class {
 }
 
 impl Bench {
+    /// Starts one of our servers (or the floor), which says where it
+    /// listens in the roles' own words; its output goes to the log `what`.
+    async fn start_ours(
+        &mut self,
+        name: &'static str,
+        command: Command,
+        what: &str,
+    ) -> anyhow::Result<Role> {
+        let log = self.log(what);
+        Role::start(name, command, &log, aula::wire::texts::LISTENING).await
+    }
+
     fn log(&mut self, what: &str) -> PathBuf {
         self.runs += 1;
         self.args
@@ -115,25 +127,17 @@ impl Bench {
             .args(["--bind", "127.0.0.1:0", "--data-dir"])
             .arg(&data)
             .args(&self.args.profesor_flag);
-        let profesor = Role::start(
-            "profesor",
-            profesor,
-            &self.log(&format!("{label}-profesor")),
-            aula::wire::texts::LISTENING,
-        )
-        .await?;
+        let profesor = self
+            .start_ours("profesor", profesor, &format!("{label}-profesor"))
+            .await?;
         let profesor_url = format!("http://{}", profesor.listening_addr()?);
         let mut tareo = Command::new(env!("CARGO_BIN_EXE_tareo"));
         tareo
             .args(["--bind", "127.0.0.1:0", "--profesor-url", &profesor_url])
             .args(&self.args.tareo_flag);
-        let tareo = Role::start(
-            "tareo",
-            tareo,
-            &self.log(&format!("{label}-tareo")),
-            aula::wire::texts::LISTENING,
-        )
-        .await?;
+        let tareo = self
+            .start_ours("tareo", tareo, &format!("{label}-tareo"))
+            .await?;
         let mut docencio = Command::new(env!("CARGO_BIN_EXE_docencio"));
         docencio
             .args(["--bind", "127.0.0.1:0", "--tareo-addr"])
@@ -141,13 +145,9 @@ impl Bench {
             .args(["--profesor-url", &profesor_url, "--data-dir"])
             .arg(&data)
             .args(&self.args.docencio_flag);
-        let docencio = Role::start(
-            "docencio",
-            docencio,
-            &self.log(&format!("{label}-docencio")),
-            aula::wire::texts::LISTENING,
-        )
-        .await?;
+        let docencio = self
+            .start_ours("docencio", docencio, &format!("{label}-docencio"))
+            .await?;
         let docencio_addr = docencio.listening_addr()?;
         Ok(Class {
             roles: vec![profesor, tareo, docencio],
@@ -210,13 +210,7 @@ impl Bench {
     async fn floor_run(&mut self) -> anyhow::Result<Run> {
         let mut command = Command::new(std::env::current_exe()?);
         command.arg("--floor-server");
-        let floor = Role::start(
-            "piso",
-            command,
-            &self.log("piso"),
-            aula::wire::texts::LISTENING,
-        )
-        .await?;
+        let floor = self.start_ours("piso", command, "piso").await?;
         let addr = floor.listening_addr()?;
         let load = Load {
             docencio: &addr,
@@ -243,13 +237,9 @@ impl Bench {
             .args(["--bind", "127.0.0.1:0", "--data-dir"])
             .arg(&data)
             .args(&self.args.profesor_flag);
-        let profesor = Role::start(
-            "profesor",
-            command,
-            &self.log("profesor-solo"),
-            aula::wire::texts::LISTENING,
-        )
-        .await?;
+        let profesor = self
+            .start_ours("profesor", command, "profesor-solo")
+            .await?;
         let url = format!("http://{}", profesor.listening_addr()?);
         let load =
             http_load::post_back_to_back(&format!("{url}/preguntas"), clients, per_client).await;

@@ -142,21 +142,13 @@ fn help_lists_every_contract_flag_with_its_environment_variable() {
 fn a_server_on_port_0_logs_the_port_it_got_and_stops_cleanly_on_sigterm() {
     for name in ["profesor", "tareo", "docencio"] {
         let dir = tempfile::tempdir().unwrap();
-        let mut child: Child = Command::new(bin(name))
+        let mut command = Command::new(bin(name));
+        command
             .args(["--bind", "127.0.0.1:0"])
-            .env("AULA_DATA_DIR", dir.path())
-            .env("RUST_LOG", "info")
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let port = loop {
-            let line = lines.next().expect("exited before listening").unwrap();
-            if let Some((_, addr)) = line.split_once("Servidor escuchando en ") {
-                break addr.rsplit(':').next().unwrap().parse::<u16>().unwrap();
-            }
-        };
+            .env("AULA_DATA_DIR", dir.path());
+        let (mut child, listening) = started_listening(command);
+        let (_, addr) = listening.split_once("Servidor escuchando en ").unwrap();
+        let port = addr.rsplit(':').next().unwrap().parse::<u16>().unwrap();
         assert_ne!(port, 0, "{name}");
         assert!(
             std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(),
@@ -515,9 +507,10 @@ fn with_connect_first_no_student_asks_before_the_whole_class_is_connected() {
     );
 }
 
-/// Starts a server `command` and returns once it logs that it listens; the
-/// rest of its log is read (and dropped) so it never blocks on a full pipe.
-fn started_listening(mut command: Command) -> Child {
+/// Starts a server `command` and returns once it logs that it listens, with
+/// that line; the rest of its log is read (and dropped) so it never blocks
+/// on a full pipe.
+fn started_listening(mut command: Command) -> (Child, String) {
     let mut server = command
         .env("RUST_LOG", "info")
         .stderr(Stdio::piped())
@@ -525,14 +518,14 @@ fn started_listening(mut command: Command) -> Child {
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(server.stderr.take().unwrap()).lines();
-    loop {
+    let listening = loop {
         let line = lines.next().expect("exited before listening").unwrap();
         if line.contains("Servidor escuchando") {
-            break;
+            break line;
         }
-    }
+    };
     std::thread::spawn(move || for _ in lines {});
-    server
+    (server, listening)
 }
 
 #[test]
@@ -549,7 +542,7 @@ fn docencio_serves_more_clients_than_its_soft_open_files_limit_at_start() {
             bin("docencio").display()
         ))
         .current_dir(dir.path());
-    let mut docencio = started_listening(command);
+    let (mut docencio, _) = started_listening(command);
     let mut students = Vec::new();
     for _ in 0..400 {
         let mut stream = std::net::TcpStream::connect(&addr).unwrap();
@@ -598,7 +591,7 @@ fn a_connected_student_costs_docencio_a_few_kib() {
     let addr = free_addr();
     let mut command = Command::new(bin("docencio"));
     command.args(["--bind", &addr]).current_dir(dir.path());
-    let mut docencio = started_listening(command);
+    let (mut docencio, _) = started_listening(command);
     let ask = |stream: &mut std::net::TcpStream| {
         stream.write_all(b"\0\0\0\x09Contenido").unwrap();
         let mut header = [0u8; 4];

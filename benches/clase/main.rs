@@ -118,15 +118,27 @@ impl Bench {
             .join(format!("{:02}-{what}.log", self.runs))
     }
 
-    async fn start_class(&mut self, label: &str) -> anyhow::Result<Class> {
+    /// An empty data folder for the run `label`.
+    fn fresh_data_dir(&self, label: &str) -> std::io::Result<PathBuf> {
         let data = self.args.dir.join("datos").join(label);
         let _ = std::fs::remove_dir_all(&data);
         std::fs::create_dir_all(&data)?;
+        Ok(data)
+    }
+
+    /// Profesor on a free port, its count kept in `data`.
+    fn profesor_command(&self, data: &Path) -> Command {
         let mut profesor = Command::new(env!("CARGO_BIN_EXE_profesor"));
         profesor
             .args(["--bind", "127.0.0.1:0", "--data-dir"])
-            .arg(&data)
+            .arg(data)
             .args(&self.args.profesor_flag);
+        profesor
+    }
+
+    async fn start_class(&mut self, label: &str) -> anyhow::Result<Class> {
+        let data = self.fresh_data_dir(label)?;
+        let profesor = self.profesor_command(&data);
         let profesor = self
             .start_ours("profesor", profesor, &format!("{label}-profesor"))
             .await?;
@@ -229,14 +241,8 @@ impl Bench {
     }
 
     async fn profesor_run(&mut self, clients: usize, per_client: u64) -> anyhow::Result<Run> {
-        let data = self.args.dir.join("datos").join("profesor-solo");
-        let _ = std::fs::remove_dir_all(&data);
-        std::fs::create_dir_all(&data)?;
-        let mut command = Command::new(env!("CARGO_BIN_EXE_profesor"));
-        command
-            .args(["--bind", "127.0.0.1:0", "--data-dir"])
-            .arg(&data)
-            .args(&self.args.profesor_flag);
+        let data = self.fresh_data_dir("profesor-solo")?;
+        let command = self.profesor_command(&data);
         let profesor = self
             .start_ours("profesor", command, "profesor-solo")
             .await?;

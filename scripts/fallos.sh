@@ -3,7 +3,7 @@
 # with -9 and started again, then a check that Profesor's count equals the
 # real answers the students got. Prints the time each role took to recover
 # and one line per kill. Not part of the test command; for instructors and
-# for the figures in the README.
+# for the figures in docs/fallos.md and docs/benchmark.md.
 #
 #   scripts/fallos.sh [--rounds N] [--students N] [--roles "tareo profesor docencio"]
 #

@@ -71,7 +71,7 @@ data_dir="${AULA_DATA_DIR:-$root/aula-datos}"
 
 for addr in "$profesor_bind" "$tareo_bind" "$docencio_bind"; do
   if accepts "$addr"; then
-    echo "terminales.sh: $addr ya está en uso: ¿hay otra clase corriendo?" >&2
+    echo "terminales.sh: $addr ya está en uso $(port_holder_text "$addr"): ¿hay otra clase corriendo?" >&2
     exit 1
   fi
 done

@@ -4,8 +4,8 @@
 //! ledger then relaxes that to surviving a crash of Docencio only (see
 //! `docencio::ledger`).
 //!
-//! Profesor keeps its count this way ([`crate::profesor::Contador`]) and
-//! Docencio what it still owes Profesor (`docencio::outbox`).
+//! Profesor keeps its count this way ([`crate::profesor::SqliteCount`]) and
+//! Docencio what it still owes Profesor ([`crate::docencio::ledger`]).
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -16,12 +16,18 @@ use rusqlite::Connection;
 /// Why a store could not be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("no se pudo crear la carpeta de datos {path}: {source}")]
-    Folder { path: PathBuf, source: io::Error },
-    #[error("no se pudo abrir la base de datos {path}: {source}")]
+    #[error("no se pudo crear la carpeta de datos {path}: {cause}")]
+    Folder { path: PathBuf, cause: io::Error },
+    #[error("no se pudo abrir la base de datos {path}: {cause}")]
     Open {
         path: PathBuf,
-        source: rusqlite::Error,
+        cause: rusqlite::Error,
+    },
+    #[error("la base de datos {path} es de una versión más nueva de aula (esquema {version}; esta conoce hasta el {known}): usa esa versión, o otra carpeta de datos")]
+    TooNew {
+        path: PathBuf,
+        version: usize,
+        known: usize,
     },
     #[error(
         "la base de datos {path} está en uso por otro proceso (¿otro {role} usa el mismo archivo?)"
@@ -32,9 +38,9 @@ pub enum StoreError {
 impl From<StoreError> for io::Error {
     fn from(err: StoreError) -> Self {
         let kind = match &err {
-            StoreError::Folder { source, .. } => source.kind(),
+            StoreError::Folder { cause, .. } => cause.kind(),
             StoreError::Busy { .. } => io::ErrorKind::ResourceBusy,
-            StoreError::Open { .. } => io::ErrorKind::Other,
+            StoreError::Open { .. } | StoreError::TooNew { .. } => io::ErrorKind::Other,
         };
         io::Error::new(kind, err.to_string())
     }
@@ -51,23 +57,24 @@ pub enum Sharing {
     Exclusive,
 }
 
-/// Opens `data_dir/file` for `role`, creating both on first run, and runs
-/// `schema` (idempotent `CREATE ... IF NOT EXISTS`) in a transaction.
+/// Opens `data_dir/file` for `role`, creating both on first run, and
+/// brings its schema up to date with `migrations` (see [`migrate`]; none,
+/// for a connection that only reads).
 pub fn open(
     data_dir: &Path,
     file: &str,
     role: &'static str,
     sharing: Sharing,
-    schema: &str,
+    migrations: &[&str],
 ) -> Result<(Connection, PathBuf), StoreError> {
-    std::fs::create_dir_all(data_dir).map_err(|source| StoreError::Folder {
+    std::fs::create_dir_all(data_dir).map_err(|cause| StoreError::Folder {
         path: data_dir.to_owned(),
-        source,
+        cause,
     })?;
     let path = data_dir.join(file);
-    let open_error = |source| StoreError::Open {
+    let open_error = |cause| StoreError::Open {
         path: path.clone(),
-        source,
+        cause,
     };
     let connection = Connection::open(&path).map_err(open_error)?;
     // Long enough for another process's commit; short enough that an
@@ -77,7 +84,7 @@ pub fn open(
         Sharing::Exclusive => Duration::from_millis(500),
     };
     connection.busy_timeout(busy_timeout).map_err(open_error)?;
-    let busy_or = |source: rusqlite::Error| match source.sqlite_error_code() {
+    let busy_or = |cause: rusqlite::Error| match cause.sqlite_error_code() {
         Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
             StoreError::Busy {
                 path: path.clone(),
@@ -86,7 +93,7 @@ pub fn open(
         }
         _ => StoreError::Open {
             path: path.clone(),
-            source,
+            cause,
         },
     };
     if sharing == Sharing::Exclusive {
@@ -100,8 +107,38 @@ pub fn open(
              PRAGMA synchronous = FULL;",
         )
         .map_err(busy_or)?;
-    connection
-        .execute_batch(&format!("BEGIN IMMEDIATE; {schema} COMMIT;"))
-        .map_err(busy_or)?;
+    let mut connection = connection;
+    let version = migrate(&mut connection, migrations).map_err(busy_or)?;
+    if version > migrations.len() && !migrations.is_empty() {
+        return Err(StoreError::TooNew {
+            path: path.clone(),
+            version,
+            known: migrations.len(),
+        });
+    }
     Ok((connection, path))
+}
+
+/// Brings the file's schema up to date: `migrations[i]` takes it from
+/// version `i` to `i + 1` (SQLite's `PRAGMA user_version`), all pending
+/// steps in one transaction, so a crash leaves the old version or the new
+/// one. Returns the version found (a file made by a newer aula is left as
+/// it is). A file made before versions were kept says 0: the first step
+/// only creates what is missing, so it is safe on such a file too.
+fn migrate(connection: &mut Connection, migrations: &[&str]) -> rusqlite::Result<usize> {
+    if migrations.is_empty() {
+        return Ok(0);
+    }
+    let transaction =
+        connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let found: i64 = transaction.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    let found = usize::try_from(found).unwrap_or(0);
+    for step in migrations.iter().skip(found) {
+        transaction.execute_batch(step)?;
+    }
+    if found < migrations.len() {
+        transaction.pragma_update(None, "user_version", migrations.len() as i64)?;
+    }
+    transaction.commit()?;
+    Ok(found)
 }

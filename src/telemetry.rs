@@ -13,15 +13,14 @@ use std::fmt;
 use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::RwLock;
 use std::time::Instant;
 
-use indicatif::ProgressBar;
 use serde_json::{Map, Value};
 use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
 use tracing_subscriber::fmt::format::{JsonFields, Writer};
 use tracing_subscriber::fmt::time::FormatTime;
+use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields};
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::EnvFilter;
@@ -37,12 +36,49 @@ fn filter() -> EnvFilter {
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum LogFormat {
-    /// One readable line per event, in the notebook's Spanish words.
+    /// Una línea legible por evento
     #[default]
     Texto,
-    /// One JSON object per line (`timestamp`, `level`, `role`, `target`,
-    /// `message`, `id` and the event's other fields).
+    /// Un objeto JSON por línea (timestamp, level, role, target, message, id...)
     Json,
+}
+
+/// The logging flag every binary takes.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LogArgs {
+    /// Formato de los registros: `texto` (legible) o `json` (un objeto JSON
+    /// por línea, para programas); el detalle y los módulos los fija RUST_LOG
+    #[arg(long, env = "AULA_LOG_FORMAT", value_enum, default_value_t = LogFormat::Texto, hide_possible_values = true)]
+    pub log_format: LogFormat,
+}
+
+/// Logs a per-question line only within the process's line allowance
+/// ([`budget`]), so that a class of 3 shows every line and a class of
+/// 1,000 asking without pause does not flood the terminal. With `id =`,
+/// the line is logged in that question's span; with `span =`, in the span
+/// given.
+///
+/// ```ignore
+/// question_line!(info, id = id, "Respondemos: {answer}");
+/// question_line!(warn, "{peer}: conexión cortada");
+/// ```
+#[macro_export]
+macro_rules! question_line {
+    ($level:ident, id = $id:expr, $($arg:tt)+) => {
+        if $crate::telemetry::budget().allow() {
+            $crate::telemetry::question_span($id).in_scope(|| ::tracing::$level!($($arg)+));
+        }
+    };
+    ($level:ident, span = $span:expr, $($arg:tt)+) => {
+        if $crate::telemetry::budget().allow() {
+            $span.in_scope(|| ::tracing::$level!($($arg)+));
+        }
+    };
+    ($level:ident, $($arg:tt)+) => {
+        if $crate::telemetry::budget().allow() {
+            ::tracing::$level!($($arg)+);
+        }
+    };
 }
 
 /// The name of a question, given where it enters the system: the address
@@ -69,9 +105,67 @@ impl fmt::Display for QuestionId {
     }
 }
 
+/// Longest value from the network written in one log line.
+const LOGGED_VALUE_LIMIT: usize = 200;
+
+/// A value that came from the network (a question, a header, a path), made
+/// safe for a log line: control characters escaped, so that a `\n` cannot
+/// forge a line of its own, and so are the Unicode line and paragraph
+/// separators (which some viewers break lines at) and the bidirectional
+/// controls (which can make a line read backwards on a terminal); at most
+/// 200 characters.
+pub fn for_log(value: &str) -> String {
+    let mut safe = String::with_capacity(value.len().min(LOGGED_VALUE_LIMIT));
+    for (count, c) in value.chars().enumerate() {
+        if count == LOGGED_VALUE_LIMIT {
+            safe.push('…');
+            break;
+        }
+        if c.is_control() || is_line_or_direction_control(c) {
+            safe.extend(c.escape_default());
+        } else {
+            safe.push(c);
+        }
+    }
+    safe
+}
+
+/// `value` with every control character escaped as in [`for_log`], at any
+/// length: for text from the network shown to people (a chat line).
+pub fn escape_controls(value: &str) -> String {
+    let mut safe = String::with_capacity(value.len());
+    for c in value.chars() {
+        if c.is_control() || is_line_or_direction_control(c) {
+            safe.extend(c.escape_default());
+        } else {
+            safe.push(c);
+        }
+    }
+    safe
+}
+
+/// U+2028/U+2029 (line and paragraph separators) and the bidirectional
+/// embedding, override and isolate controls: not `char::is_control`, yet
+/// they change how a log line is shown.
+fn is_line_or_direction_control(c: char) -> bool {
+    matches!(c, '\u{2028}' | '\u{2029}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
 /// The span every line about one question is logged in.
 pub fn question_span(id: QuestionId) -> tracing::Span {
     tracing::info_span!("pregunta", id = %id)
+}
+
+/// The span of a question whose arrival may be logged now (within the line
+/// allowance), or no span at all: a question is followed from its first
+/// line or not at all, and making a span for every question of a busy
+/// class was measurably costly.
+pub fn followed_question_span(id: QuestionId) -> tracing::Span {
+    if budget().allow() {
+        question_span(id)
+    } else {
+        tracing::Span::none()
+    }
 }
 
 /// The head of a human-readable line: time of day (UTC, to the
@@ -166,54 +260,31 @@ impl Visit for JsonVisitor<'_> {
     }
 }
 
-/// The progress bar on the terminal, if one is shown: log lines are
-/// written around it (it is hidden for the write and drawn again after).
-static PROGRESS_BAR: RwLock<Option<ProgressBar>> = RwLock::new(None);
-
-/// Makes log lines step around `bar` (`None`: write them plainly again).
-pub fn show_progress_bar(bar: Option<ProgressBar>) {
-    *PROGRESS_BAR.write().unwrap_or_else(|p| p.into_inner()) = bar;
-}
-
-/// Standard error, written around the progress bar when one is shown. The
-/// fmt layer hands over each line in one `write`.
-struct Stderr;
-
-impl std::io::Write for Stderr {
-    fn write(&mut self, line: &[u8]) -> std::io::Result<usize> {
-        let bar = PROGRESS_BAR.read().unwrap_or_else(|p| p.into_inner());
-        match bar.as_ref() {
-            Some(bar) => bar.suspend(|| std::io::stderr().write_all(line))?,
-            None => std::io::stderr().write_all(line)?,
-        }
-        Ok(line.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        std::io::stderr().flush()
-    }
-}
-
-fn stderr() -> Stderr {
-    Stderr
-}
-
 /// Installs the process-wide subscriber for `role`, writing to stderr;
 /// human-readable lines are coloured only on a terminal so log files stay
 /// plain text.
 pub fn init(role: &'static str, format: LogFormat) {
+    init_with_writer(role, format, std::io::stderr);
+}
+
+/// Like [`init`], writing each line through `writer` (which must still end
+/// on stderr: the student's writes around its progress bar).
+pub fn init_with_writer<W>(role: &'static str, format: LogFormat, writer: W)
+where
+    W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
+{
     // A second call (several roles in one test process) keeps the first.
     let _ = match format {
         LogFormat::Texto => tracing_subscriber::fmt()
             .with_env_filter(filter())
-            .with_writer(stderr)
+            .with_writer(writer)
             .with_ansi(std::io::stderr().is_terminal())
             .with_timer(TimeAndRole { role })
             .with_target(false)
             .try_init(),
         LogFormat::Json => tracing_subscriber::fmt()
             .with_env_filter(filter())
-            .with_writer(stderr)
+            .with_writer(writer)
             .fmt_fields(JsonFields::new())
             .event_format(JsonLine { role })
             .try_init(),
@@ -234,7 +305,7 @@ pub fn init_for_tests() {
 /// A role's exit: a fatal error is logged as one readable line (with its
 /// causes, without a backtrace) where the role's other lines go, and the
 /// process exits 1.
-pub fn exit_code(result: anyhow::Result<()>) -> std::process::ExitCode {
+pub fn exit_code<E: fmt::Display>(result: Result<(), E>) -> std::process::ExitCode {
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {
@@ -311,6 +382,18 @@ pub fn budget() -> &'static LogBudget {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn values_from_the_network_cannot_forge_a_log_line() {
+        assert_eq!(
+            for_log("Tarea\n12:00:00 profesor INFO falso"),
+            "Tarea\\n12:00:00 profesor INFO falso"
+        );
+        assert_eq!(for_log("a\r\u{1b}[31m"), "a\\r\\u{1b}[31m");
+        assert_eq!(for_log(&"x".repeat(500)).chars().count(), 201);
+        assert_eq!(for_log("Pregunta Difícil"), "Pregunta Difícil");
+        assert_eq!(for_log("a\u{2028}b\u{202e}c"), "a\\u{2028}b\\u{202e}c");
+    }
 
     #[test]
     fn allows_the_budget_then_counts_the_rest() {

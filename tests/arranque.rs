@@ -12,36 +12,6 @@ use aula::wire::texts::CONTENIDO_ANSWER;
 use common::*;
 use tokio::net::TcpListener;
 
-/// A free port now, to start a role on later.
-/// A port kept for a role started later: bound but not listening, so a
-/// connection to it is refused (as with the role down), and nothing else
-/// in the test process can take it meanwhile. (Releasing it and binding
-/// again later let two of the 24 classes started at once draw the same
-/// port, and one class's Docencio count at the other's Profesor.)
-struct ReservedPort {
-    addr: SocketAddr,
-    socket: tokio::net::TcpSocket,
-}
-
-impl ReservedPort {
-    /// The role's listening socket, on the kept port.
-    fn listen(self) -> TcpListener {
-        self.socket
-            .listen(aula::server::LISTEN_BACKLOG)
-            .expect("listen on a kept port")
-    }
-}
-
-async fn reserve_port() -> ReservedPort {
-    let socket = tokio::net::TcpSocket::new_v4().unwrap();
-    socket.set_reuseaddr(true).unwrap();
-    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
-    ReservedPort {
-        addr: socket.local_addr().unwrap(),
-        socket,
-    }
-}
-
 async fn bind_again(addr: SocketAddr) -> TcpListener {
     eventually(
         Duration::from_secs(5),
@@ -154,7 +124,7 @@ async fn students_started_before_docencio_wait_and_then_ask() {
     let profesor = start_profesor().await;
     let (tareo_addr, _tareo) = start_tareo(&profesor.url).await;
     let config = estudiante::Config {
-        docencio_addr: docencio_addr.to_string(),
+        docencio_addrs: vec![docencio_addr.to_string()],
         students: 3,
         questions: Some(5),
         pause: false,
@@ -196,7 +166,7 @@ async fn students_survive_a_docencio_restart_and_count_what_was_lost() {
     let docencio = start_docencio_on(listener, docencio_config.clone());
 
     let config = estudiante::Config {
-        docencio_addr: docencio_addr.to_string(),
+        docencio_addrs: vec![docencio_addr.to_string()],
         students: 20,
         questions: Some(200),
         pause: false,
@@ -349,11 +319,14 @@ async fn class_started_in_order(order: [&'static str; 4]) -> Duration {
     let profesor_url = format!("http://{}", profesor_port.as_ref().unwrap().addr);
     let mut roles = Vec::new();
     let mut students = None;
+    // Profesor's data folder lives as long as Profesor (dropping it early
+    // removed the folder under a running Profesor, which left its files behind).
+    let mut profesor = None;
     for role in order {
         match role {
             "profesor" => {
                 let listener = profesor_port.take().unwrap().listen().into_std().unwrap();
-                roles.push(start_profesor_on(listener).running);
+                profesor = Some(start_profesor_on(listener));
             }
             "tareo" => roles.push(start_tareo_on(
                 tareo_port.take().unwrap().listen(),
@@ -370,7 +343,7 @@ async fn class_started_in_order(order: [&'static str; 4]) -> Duration {
             )),
             _ => {
                 let config = estudiante::Config {
-                    docencio_addr: docencio_addr.to_string(),
+                    docencio_addrs: vec![docencio_addr.to_string()],
                     students: 2,
                     pause: false,
                     seed: Some(3),
@@ -423,6 +396,9 @@ async fn class_started_in_order(order: [&'static str; 4]) -> Duration {
     for role in roles {
         role.stop().await;
     }
+    let profesor = profesor.expect("profesor is one of the four");
+    profesor.running.stop().await;
+    drop(profesor.data_dir);
     converged
 }
 

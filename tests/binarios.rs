@@ -3,23 +3,17 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-fn bin(name: &str) -> PathBuf {
-    match name {
-        "profesor" => PathBuf::from(env!("CARGO_BIN_EXE_profesor")),
-        "tareo" => PathBuf::from(env!("CARGO_BIN_EXE_tareo")),
-        "docencio" => PathBuf::from(env!("CARGO_BIN_EXE_docencio")),
-        "estudiante" => PathBuf::from(env!("CARGO_BIN_EXE_estudiante")),
-        other => panic!("no binary {other}"),
-    }
-}
+mod common;
 
+use common::procesos::binary as bin;
+
+/// A free loopback address, as the launch script's variables want it.
 fn free_addr() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().to_string()
+    common::procesos::free_addr().to_string()
 }
 
 /// `scripts/aula.sh` with the test's binaries, free ports and its own folders.
@@ -53,10 +47,18 @@ fn run_with_timeout(mut cmd: Command, limit: Duration) -> Output {
     match wait.recv_timeout(limit) {
         Ok(output) => output.expect("wait"),
         Err(_) => {
+            // Stop it (the launch script stops its roles on SIGTERM) and
+            // wait for that, so nothing outlives the failing test.
             let _ = Command::new("kill")
                 .arg("-TERM")
                 .arg(pid.to_string())
                 .status();
+            if wait.recv_timeout(Duration::from_secs(20)).is_err() {
+                let _ = Command::new("kill")
+                    .arg("-KILL")
+                    .arg(pid.to_string())
+                    .status();
+            }
             panic!("did not finish within {limit:?}");
         }
     }
@@ -191,6 +193,8 @@ fn the_launch_script_runs_a_class_where_every_question_type_is_answered() {
         "6",
         "--seed",
         "5",
+        "--summary-format",
+        "json",
     ]);
     let output = run_with_timeout(cmd, Duration::from_secs(60));
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -237,11 +241,16 @@ fn the_launch_script_runs_a_class_where_every_question_type_is_answered() {
     assert!(stdout
         .lines()
         .any(|l| l.starts_with("profesor") && l.contains("Llevamos: ")));
-    assert!(stdout.contains("preguntas enviadas: 18"), "{stdout}");
-    assert!(
-        stdout.contains("respuestas:         18 (errores: 0, incorrectas: 0, perdidas: 0"),
-        "{stdout}"
-    );
+    let summary: serde_json::Value = stdout
+        .lines()
+        .filter(|line| line.starts_with("estudiante"))
+        .find_map(|line| serde_json::from_str(&line[line.find('{')?..]).ok())
+        .unwrap_or_else(|| panic!("no JSON summary from estudiante:\n{stdout}"));
+    assert_eq!(summary["sent"], 18, "{summary}");
+    assert_eq!(summary["answers"], 18, "{summary}");
+    for none in ["errors", "wrong", "lost", "unanswered"] {
+        assert_eq!(summary[none], 0, "{none}: {summary}");
+    }
 }
 
 #[test]
@@ -286,6 +295,11 @@ fn the_launch_script_reports_a_busy_port_by_role() {
         "{stderr}"
     );
     assert!(stderr.contains("ya está en uso"), "{stderr}");
+    // It names who holds the port: this test's own process.
+    assert!(
+        stderr.contains(&format!("por PID {} (", std::process::id())),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -307,57 +321,297 @@ fn the_launch_script_names_a_role_that_dies_at_start_up_and_why() {
     );
 }
 
+/// A class run by the launch script in its own process group (as a shell
+/// job), its outputs read all along; the whole group is killed if the test
+/// ends before the class does.
+struct Class {
+    script: Child,
+    group: String,
+    stdout: Option<std::thread::JoinHandle<String>>,
+    stderr: Option<std::thread::JoinHandle<()>>,
+    said: std::sync::Arc<std::sync::Mutex<String>>,
+    done: bool,
+}
+
+impl Class {
+    fn start(mut cmd: Command) -> Class {
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        let mut script = cmd.spawn().unwrap();
+        let group = format!("-{}", script.id());
+        let mut stdout = script.stdout.take().unwrap();
+        let printed = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = std::io::Read::read_to_string(&mut stdout, &mut text);
+            text
+        });
+        let said = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let stderr = script.stderr.take().unwrap();
+        let lines = said.clone();
+        let reader = std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let mut said = lines.lock().unwrap();
+                said.push_str(&line);
+                said.push('\n');
+            }
+        });
+        Class {
+            script,
+            group,
+            stdout: Some(printed),
+            stderr: Some(reader),
+            said,
+            done: false,
+        }
+    }
+
+    /// What the script has said on stderr so far.
+    fn said(&self) -> String {
+        self.said.lock().unwrap().clone()
+    }
+
+    /// Waits until the script has said `text` on stderr; fails with what
+    /// it said if not within `limit`.
+    fn until_said(&self, text: &str, limit: Duration) -> String {
+        let started = Instant::now();
+        loop {
+            let said = self.said();
+            if said.contains(text) {
+                return said;
+            }
+            assert!(
+                started.elapsed() < limit,
+                "aula.sh did not say {text:?} within {limit:?}:\n{said}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Ctrl-C to the whole class; its exit status, stdout and stderr.
+    fn interrupt(mut self) -> (std::process::ExitStatus, String, String) {
+        let group = self.group.clone();
+        let status = signal_and_wait(&mut self.script, &group, "-INT", Duration::from_secs(30));
+        let status =
+            status.unwrap_or_else(|| panic!("still running 30 s after Ctrl-C\n{}", self.said()));
+        self.done = true;
+        let stdout = self.stdout.take().unwrap().join().unwrap();
+        self.stderr.take().unwrap().join().unwrap();
+        (status, stdout, self.said())
+    }
+}
+
+impl Drop for Class {
+    /// A test that failed half-way: aula.sh stops what it started on
+    /// SIGTERM; whatever is left after 40 s is killed, the roles (in
+    /// sessions of their own) by their PIDs.
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        let script = self.script.id();
+        let stopped = signal_and_wait(
+            &mut self.script,
+            &script.to_string(),
+            "-TERM",
+            Duration::from_secs(40),
+        );
+        if stopped.is_none() {
+            for role in ["estudiante", "docencio", "tareo", "profesor"] {
+                if let Some(pid) = child_named(script, role) {
+                    let _ = Command::new("kill")
+                        .args(["-KILL", &pid.to_string()])
+                        .status();
+                }
+            }
+            let _ = Command::new("kill")
+                .args(["-KILL", "--", &self.group])
+                .status();
+            let _ = self.script.wait();
+        }
+    }
+}
+
 #[test]
 fn ctrl_c_on_the_launch_script_stops_the_whole_class_and_exits_0() {
     let dir = tempfile::tempdir().unwrap();
     let mut cmd = launcher(dir.path());
     let docencio_addr = free_addr();
-    cmd.env("AULA_DOCENCIO_BIND", &docencio_addr)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    // Its own process group, like a shell job: Ctrl-C signals the group.
-    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-    let mut script = cmd.spawn().unwrap();
-    let group = format!("-{}", script.id());
-    // Read both outputs all along, as a terminal does: a full pipe would
-    // stall the roles' logging and so their shutdown.
-    let mut stdout = script.stdout.take().unwrap();
-    let printed = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = std::io::Read::read_to_string(&mut stdout, &mut text);
-        text
-    });
-    let (started_tx, started_rx) = std::sync::mpsc::channel();
-    let stderr = script.stderr.take().unwrap();
-    let said = std::thread::spawn(move || {
-        let mut text = String::new();
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if line.contains("clase en marcha") {
-                let _ = started_tx.send(());
-            }
-            text.push_str(&line);
-            text.push('\n');
-        }
-        text
-    });
-    started_rx
-        .recv_timeout(Duration::from_secs(60))
-        .expect("the class did not start");
-    let status = signal_and_wait(&mut script, &group, "-INT", Duration::from_secs(30));
-    if status.is_none() {
-        // Clean up whatever is left so the output threads can finish.
-        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
-        let _ = script.wait();
-    }
-    let stdout = printed.join().unwrap();
-    let stderr = said.join().unwrap();
-    let status =
-        status.unwrap_or_else(|| panic!("still running 30 s after Ctrl-C\n{stdout}\n{stderr}"));
+    cmd.env("AULA_DOCENCIO_BIND", &docencio_addr);
+    let class = Class::start(cmd);
+    class.until_said("clase en marcha", Duration::from_secs(60));
+    // Ctrl-C on a terminal signals the script's whole process group.
+    let (status, stdout, stderr) = class.interrupt();
     assert!(status.success(), "{status}\n{stdout}\n{stderr}");
     assert!(stdout.contains("Resumen de la clase"), "{stdout}\n{stderr}");
+    // Profesor's count is read after Docencio stopped, before Profesor does.
+    assert!(
+        stderr.contains("cuenta final de Profesor: "),
+        "{stdout}\n{stderr}"
+    );
+    assert!(stderr.contains(": coinciden"), "{stdout}\n{stderr}");
     assert!(
         std::net::TcpStream::connect(&docencio_addr).is_err(),
         "docencio left running"
+    );
+}
+
+/// The PID of `parent`'s child process named `name` (its `comm`).
+fn child_named(parent: u32, name: &str) -> Option<u32> {
+    std::fs::read_dir("/proc").ok()?.find_map(|entry| {
+        let pid: u32 = entry.ok()?.file_name().to_str()?.parse().ok()?;
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // "PID (COMM) STATE PPID ...": the name may hold spaces, not ") ".
+        let (head, rest) = stat.rsplit_once(") ")?;
+        let comm = head.split_once(" (")?.1;
+        let ppid: u32 = rest.split(' ').nth(1)?.parse().ok()?;
+        (comm == name && ppid == parent).then_some(pid)
+    })
+}
+
+/// `scripts/aula.sh reiniciar ROLE` for the class logging in `log_dir`.
+fn reiniciar(log_dir: &Path, role: &str) -> Output {
+    let mut cmd = Command::new("bash");
+    cmd.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/aula.sh"))
+        .args(["reiniciar", role])
+        .env("AULA_LOG_DIR", log_dir)
+        .stdin(Stdio::null());
+    run_with_timeout(cmd, Duration::from_secs(60))
+}
+
+#[test]
+fn a_role_killed_in_class_is_started_again_by_aula_sh_reiniciar() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    let tareo_addr = free_addr();
+    let mut cmd = launcher(dir.path());
+    cmd.env("AULA_TAREO_BIND", &tareo_addr)
+        .args(["--students", "2"]);
+    let class = Class::start(cmd);
+    class.until_said("clase en marcha", Duration::from_secs(60));
+
+    // A role that runs is not started twice; the students end the class.
+    let alive = reiniciar(&logs, "tareo");
+    let said = String::from_utf8_lossy(&alive.stderr);
+    assert_eq!(alive.status.code(), Some(1), "{said}");
+    assert!(said.contains("tareo sigue en marcha (PID"), "{said}");
+    let student = reiniciar(&logs, "estudiante");
+    assert_eq!(student.status.code(), Some(2), "{student:?}");
+    let unknown = reiniciar(&logs, "rector");
+    assert_eq!(unknown.status.code(), Some(2), "{unknown:?}");
+
+    // kill -9, as in the demonstration in docs/fallos.md: the class says how to
+    // bring Tareo back, and brings it back when asked.
+    let tareo = child_named(class.script.id(), "tareo").expect("tareo is aula.sh's child");
+    Command::new("kill")
+        .args(["-KILL", &tareo.to_string()])
+        .status()
+        .unwrap();
+    let said = class.until_said("scripts/aula.sh reiniciar tareo", Duration::from_secs(30));
+    assert!(said.contains("tareo terminó (PID"), "{said}");
+    let restarted = reiniciar(&logs, "tareo");
+    let answer = String::from_utf8_lossy(&restarted.stderr);
+    assert!(restarted.status.success(), "{answer}\n{}", class.said());
+    assert!(answer.contains("tareo reiniciado (PID"), "{answer}");
+    assert!(std::net::TcpStream::connect(&tareo_addr).is_ok());
+    let new_tareo =
+        child_named(class.script.id(), "tareo").expect("the new tareo is aula.sh's child");
+    assert_ne!(new_tareo, tareo);
+    let log = std::fs::read_to_string(logs.join("tareo.log")).unwrap();
+    assert!(log.contains("tareo se inicia de nuevo"), "{log}");
+    assert_eq!(log.matches("Servidor escuchando en").count(), 2, "{log}");
+
+    // A fresh count for another class on this data folder is refused
+    // while this class has it open, and nothing is removed.
+    let mut other = launcher(dir.path());
+    other
+        .env("AULA_LOG_DIR", dir.path().join("otros-logs"))
+        .arg("--nueva");
+    let refused = run_with_timeout(other, Duration::from_secs(30));
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(1), "{said}");
+    assert!(said.contains("no se borra nada"), "{said}");
+    assert!(said.contains("/profesor"), "{said}");
+    assert!(dir.path().join("datos/aula.sqlite3").exists());
+
+    let (status, stdout, said) = class.interrupt();
+    assert!(status.success(), "{status}\n{stdout}\n{said}");
+    // The restarted Tareo stopped with the class, and the count is exact.
+    assert!(
+        std::net::TcpStream::connect(&tareo_addr).is_err(),
+        "the restarted tareo outlived the class"
+    );
+    assert!(said.contains("cuenta final de Profesor: "), "{said}");
+    assert!(said.contains(": coinciden"), "{stdout}\n{said}");
+
+    let after = reiniciar(&logs, "tareo");
+    let said = String::from_utf8_lossy(&after.stderr);
+    assert_eq!(after.status.code(), Some(1), "{said}");
+    assert!(said.contains("no hay ninguna clase en marcha"), "{said}");
+}
+
+#[test]
+fn the_count_goes_on_from_class_to_class_and_nueva_starts_it_again() {
+    let dir = tempfile::tempdir().unwrap();
+    // Ten questions of a type Tareo answers: ten real answers per class.
+    let class = |extra: &[&str], summary: &str| -> String {
+        let mut cmd = launcher(dir.path());
+        cmd.args(extra)
+            .args(["--students", "2", "--", "--no-pause", "--questions", "5"])
+            .args(["--only", "Tarea", "--summary-format", summary]);
+        let output = run_with_timeout(cmd, Duration::from_secs(60));
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert!(output.status.success(), "{stdout}\n{stderr}");
+        stderr
+    };
+    let first = class(&[], "texto");
+    assert!(
+        first.contains("cuenta final de Profesor: 10 preguntas respondidas"),
+        "{first}"
+    );
+    assert!(
+        first.contains("10 (0 antes de la clase + 10 respuestas reales"),
+        "{first}"
+    );
+    assert!(first.contains("coinciden"), "{first}");
+    // The students' JSON summary is read as well as their text one.
+    let second = class(&[], "json");
+    assert!(
+        second.contains("cuenta final de Profesor: 20 preguntas respondidas"),
+        "{second}"
+    );
+    assert!(
+        second.contains("20 (10 antes de la clase + 10 respuestas reales"),
+        "{second}"
+    );
+    let third = class(&["--nueva"], "texto");
+    assert!(third.contains("--nueva: borrado de"), "{third}");
+    assert!(third.contains("aula.sqlite3"), "{third}");
+    assert!(third.contains("docencio-"), "{third}");
+    assert!(
+        third.contains("cuenta final de Profesor: 10 preguntas respondidas"),
+        "{third}"
+    );
+    assert!(third.contains("10 (0 antes de la clase + 10"), "{third}");
+}
+
+#[test]
+fn a_bad_flag_for_estudiante_is_reported_as_a_role_that_failed_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = launcher(dir.path());
+    let profesor_addr = free_addr();
+    cmd.env("AULA_PROFESOR_BIND", &profesor_addr)
+        .args(["--", "--bogus"]);
+    let output = run_with_timeout(cmd, Duration::from_secs(30));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("estudiante murió al iniciar"), "{stderr}");
+    // Its last lines, with clap's complaint.
+    assert!(stderr.contains("--bogus"), "{stderr}");
+    assert!(!stderr.contains("clase en marcha"), "{stderr}");
+    assert!(
+        std::net::TcpStream::connect(&profesor_addr).is_err(),
+        "profesor left running"
     );
 }
 

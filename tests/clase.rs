@@ -145,7 +145,7 @@ async fn two_hundred_students_each_get_their_own_answers_in_order() {
 async fn the_simulated_class_of_200_students_times_20_questions_is_all_correct() {
     let class = start_class().await;
     let config = estudiante::Config {
-        docencio_addr: class.docencio_addr.to_string(),
+        docencio_addrs: vec![class.docencio_addr.to_string()],
         students: 200,
         questions: Some(20),
         pause: false,
@@ -204,7 +204,7 @@ async fn the_same_seed_asks_the_same_questions() {
     for seed in [11, 11, 12] {
         let (addr, seen) = recording_docencio().await;
         let config = estudiante::Config {
-            docencio_addr: addr.to_string(),
+            docencio_addrs: vec![addr.to_string()],
             students: 3,
             questions: Some(30),
             pause: false,
@@ -278,7 +278,7 @@ async fn docencio_shares_its_configured_tareo_connections_and_never_opens_one_pe
         })
         .await;
         let config = estudiante::Config {
-            docencio_addr: docencio_addr.to_string(),
+            docencio_addrs: vec![docencio_addr.to_string()],
             students: 30,
             questions: Some(10),
             pause: false,

@@ -393,6 +393,34 @@ async fn past_the_connection_limit_new_clients_wait_and_are_served_when_one_leav
     }
 }
 
+/// One process holding idle connections up to the limit does not lock the
+/// class out: a full server closes the oldest connection that never sent
+/// anything to take a student that asks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connections_at_the_limit_make_room_for_a_student() {
+    let limits = ServerLimits {
+        max_connections: 3,
+        ..ServerLimits::default()
+    };
+    for server in BOTH {
+        let (addr, _class) = server_under_test(server, limits.clone()).await;
+        let mut hoarded = Vec::new();
+        for _ in 0..3 {
+            hoarded.push(Client::connect(addr).await);
+        }
+        // The listen backlog is first come, first accepted: the three are
+        // taken before the student, who finds the server full.
+        let mut student = Client::connect(addr).await;
+        still_answers(&mut student, server).await;
+        assert!(
+            hoarded[0].closed_within(ANSWER_WAIT).await,
+            "{server:?}: the oldest idle connection was closed"
+        );
+        // The others are still there, and one that asks is served.
+        still_answers(&mut hoarded[2], server).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slowloris_clients_trickling_bytes_are_cut_at_the_idle_timeout_and_delay_nobody() {
     let idle = Duration::from_secs(1);
@@ -474,4 +502,87 @@ async fn an_over_limit_error_survives_a_client_that_keeps_writing_and_reads_late
             "{server:?}: {answer}"
         );
     }
+}
+
+/// With Profesor hung, a `Tarea` asked by one student does not wait behind
+/// another student's `Pregunta Dificil` on the connection to Tareo: once
+/// that connection is stalled, homework questions take a connection of
+/// their own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn homework_does_not_wait_behind_a_hard_question_while_profesor_hangs() {
+    let hung = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hung_url = format!("http://{}", hung.local_addr().unwrap());
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = hung.accept().await {
+            held.push(stream);
+        }
+    });
+    let (tareo_addr, _tareo) = start_tareo(&hung_url).await;
+    let (docencio_addr, _docencio) = start_docencio(&tareo_addr.to_string(), &hung_url).await;
+    let mut asks_hard = Client::connect(docencio_addr).await;
+    let mut asks_homework = Client::connect(docencio_addr).await;
+    // The shared connection to Tareo is up and answering.
+    assert!(common::is_relayed_answer(&asks_homework.ask("Tarea").await));
+
+    asks_hard.send("Pregunta Dificil").await;
+    // Past the time after which a connection without answers counts as
+    // stalled (200 ms), Tarea goes elsewhere.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    for _ in 0..3 {
+        tokio::select! {
+            biased;
+            hard = asks_hard.read() => panic!("the hard question was answered first: {hard}"),
+            homework = asks_homework.ask("Tarea") => {
+                assert!(common::is_relayed_answer(&homework), "{homework}");
+            }
+        }
+    }
+    // The hard question still gets its answer: an error naming Profesor.
+    let hard = asks_hard.read().await;
+    assert!(
+        hard.starts_with("Error: Profesor no está disponible"),
+        "{hard}"
+    );
+}
+
+/// With Profesor answering, Docencio keeps one connection to Tareo, as in
+/// the notebook, whatever the mix of questions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_profesor_answering_docencio_keeps_one_connection_to_tareo() {
+    let class = start_class().await;
+    let mut student = Client::connect(class.docencio_addr).await;
+    for n in 0..200 {
+        let question = if n % 2 == 0 {
+            "Tarea"
+        } else {
+            "Pregunta Dificil"
+        };
+        assert!(common::is_relayed_answer(&student.ask(question).await));
+    }
+    let tareo = class.tareo_addr.to_string();
+    eventually(
+        Duration::from_secs(10),
+        "Tareo's informe after the questions",
+        || async {
+            let estado: serde_json::Value = reqwest::get(format!("{}/estado", class.profesor.url))
+                .await
+                .ok()?
+                .json()
+                .await
+                .ok()?;
+            estado["roles"]
+                .as_array()?
+                .iter()
+                .find(|role| role["rol"] == "tareo" && role["instancia"] == tareo.as_str())
+                // An informe sent after the 200 questions.
+                .filter(|role| role["preguntas"]["Tarea"].as_u64() >= Some(100))
+                .map(|role| role["conexiones"].as_u64())
+        },
+    )
+    .await
+    .map_or_else(
+        || panic!("no count of connections"),
+        |connections| assert_eq!(connections, 1),
+    );
 }

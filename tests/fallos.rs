@@ -15,10 +15,9 @@ use std::time::Duration;
 use aula::estudiante::{self, Summary};
 use aula::wire::Question;
 use common::procesos::{Addresses, RoleProcess};
-use common::{is_relayed_answer, profesor_total, until_counted, Client};
+use common::{is_relayed_answer, profesor_total, until_counted, Client, Students};
 use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
-use tokio::time::{sleep, timeout, Instant};
+use tokio::time::{sleep, Instant};
 
 /// How long the class asks between two faults: enough for thousands of
 /// questions, and for a fault to hit questions in flight.
@@ -28,37 +27,16 @@ const UNDER_LOAD: Duration = Duration::from_millis(1500);
 /// 2-core machine.
 const ANSWER_BOUND: Duration = Duration::from_millis(6500);
 
-/// 64 students asking without pause until told to stop.
-struct Students {
-    stop: oneshot::Sender<()>,
-    class: JoinHandle<Summary>,
-}
-
-impl Students {
-    fn start(addrs: &Addresses, students: usize) -> Students {
-        common::init_logs();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let config = estudiante::Config {
-            docencio_addr: addrs.docencio.to_string(),
-            students,
-            questions: None,
-            pause: false,
-            seed: Some(42),
-            ..estudiante::Config::default()
-        };
-        let class = tokio::spawn(estudiante::run(config, async move {
-            let _ = stopped.await;
-        }));
-        Students { stop, class }
-    }
-
-    async fn finish(self) -> Summary {
-        let _ = self.stop.send(());
-        timeout(Duration::from_secs(20), self.class)
-            .await
-            .expect("students did not stop within 20 s")
-            .unwrap()
-    }
+/// Students asking without pause at `addrs`' Docencio until told to stop.
+fn students(addrs: &Addresses, students: usize) -> Students {
+    Students::start(estudiante::Config {
+        docencio_addrs: vec![addrs.docencio.to_string()],
+        students,
+        questions: None,
+        pause: false,
+        seed: Some(42),
+        ..estudiante::Config::default()
+    })
 }
 
 /// A student of the test's own, counting its real answers so that the
@@ -126,7 +104,7 @@ async fn kill_9_of_tareo_under_load_costs_errors_naming_tareo_and_nothing_else()
     let _profesor = addrs.start("profesor").await;
     let mut tareo = addrs.start("tareo").await;
     let _docencio = addrs.start("docencio").await;
-    let students = Students::start(&addrs, 64);
+    let students = students(&addrs, 64);
     let mut probe = Probe::connect(&addrs).await;
     probe
         .until_answered(Question::Tarea, Duration::from_secs(10))
@@ -171,7 +149,7 @@ async fn the_count_is_exact_across_two_kill_9_of_profesor_and_one_of_tareo() {
     let mut profesor = addrs.start("profesor").await;
     let mut tareo = addrs.start("tareo").await;
     let _docencio = addrs.start("docencio").await;
-    let students = Students::start(&addrs, 64);
+    let students = students(&addrs, 64);
     let mut probe = Probe::connect(&addrs).await;
     probe
         .until_answered(Question::PreguntaDificil, Duration::from_secs(10))
@@ -320,7 +298,7 @@ async fn kill_9_of_docencio_students_reconnect_with_backoff_and_keep_asking() {
     let _profesor = addrs.start("profesor").await;
     let _tareo = addrs.start("tareo").await;
     let mut docencio = addrs.start("docencio").await;
-    let students = Students::start(&addrs, 64);
+    let students = students(&addrs, 64);
     let url = addrs.profesor_url();
     common::until_counted_above(&url, 100, Duration::from_secs(20)).await;
 
@@ -373,6 +351,19 @@ async fn kill_9_of_docencio_students_reconnect_with_backoff_and_keep_asking() {
     );
 }
 
+/// The one JSON line `estudiante --summary-format json` prints on stdout.
+fn summary_record(log: &str) -> serde_json::Value {
+    log.lines()
+        .find_map(|line| {
+            let line = line.trim();
+            line.starts_with('{')
+                .then(|| serde_json::from_str::<serde_json::Value>(line).ok())
+                .flatten()
+                .filter(|record| record.get("relayed").is_some())
+        })
+        .unwrap_or_else(|| panic!("no JSON summary in: {log}"))
+}
+
 /// Every server role, under load, stops on `signal` with exit status 0,
 /// answers what it was asked, and Docencio flushes its notifications.
 async fn every_role_stops_cleanly_on(signal: &str) {
@@ -380,13 +371,15 @@ async fn every_role_stops_cleanly_on(signal: &str) {
     let profesor = addrs.start("profesor").await;
     let tareo = addrs.start("tareo").await;
     let docencio = addrs.start("docencio").await;
-    let students = Students::start(&addrs, 16);
+    let students = students(&addrs, 16);
     let estudiante_args: Vec<String> = [
         "--docencio-addr",
         &addrs.docencio.to_string(),
         "--students",
         "16",
         "--no-pause",
+        "--summary-format",
+        "json",
     ]
     .iter()
     .map(|arg| (*arg).to_owned())
@@ -403,23 +396,19 @@ async fn every_role_stops_cleanly_on(signal: &str) {
         status.success(),
         "estudiante after {signal}: {status}\n{log}"
     );
-    assert!(
-        log.contains("Resumen de la clase (16 estudiante(s))"),
-        "{log}"
-    );
-    assert!(log.contains("sin responder al detener: 0"), "{log}");
-    let binary_relayed: u64 = log
-        .lines()
-        .find_map(|line| line.trim().strip_prefix("de Tareo o Profesor: "))
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no relayed count in the summary: {log}"));
+    let summary = summary_record(&log);
+    assert_eq!(summary["students"], 16, "{log}");
+    assert_eq!(summary["unanswered"], 0, "{log}");
+    let binary_relayed = summary["relayed"].as_u64().unwrap();
     let (status, log) = tareo.signal(signal, limit).await;
     assert!(status.success(), "tareo after {signal}: {status}\n{log}");
     sleep(Duration::from_millis(300)).await;
     let (status, log) = docencio.signal(signal, limit).await;
     assert!(status.success(), "docencio after {signal}: {status}\n{log}");
-    assert!(!log.contains("sin entregar"), "docencio flushed: {log}");
+    assert!(
+        !log.contains("sin avisar a Profesor"),
+        "docencio flushed: {log}"
+    );
 
     let summary = students.finish().await;
     assert_eq!(summary.total.wrong, 0, "{summary}");
@@ -441,6 +430,46 @@ async fn every_role_stops_cleanly_on_sigterm() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_role_stops_cleanly_on_sigint() {
     every_role_stops_cleanly_on("-INT").await;
+}
+
+/// A Ctrl-C in the class's terminal reaches every role at once: Tareo may
+/// close its link before Docencio has seen its own signal. Docencio then
+/// stops without reconnecting and without a warning about Tareo, as for
+/// any planned stop.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_class_stopped_all_at_once_leaves_docencio_quiet_about_tareo() {
+    let addrs = Addresses::new();
+    let profesor = addrs.start("profesor").await;
+    let tareo = addrs.start("tareo").await;
+    let docencio = addrs.start("docencio").await;
+    let students = students(&addrs, 8);
+    common::until_counted_above(&addrs.profesor_url(), 50, Duration::from_secs(20)).await;
+    let limit = Duration::from_secs(12);
+    let ((tareo_status, tareo_log), (docencio_status, docencio_log)) =
+        tokio::join!(tareo.signal("-INT", limit), docencio.signal("-INT", limit));
+    assert!(tareo_status.success(), "{tareo_log}");
+    assert!(docencio_status.success(), "{docencio_log}");
+    for alarming in [
+        "Conexión con Tareo perdida",
+        "Esperando a Tareo",
+        "reconectando",
+    ] {
+        assert!(
+            !docencio_log.contains(alarming),
+            "'{alarming}' while stopping:\n{docencio_log}"
+        );
+    }
+    assert_eq!(
+        docencio_log
+            .matches("Cliente conectado exitosamente a Tareo")
+            .count(),
+        1,
+        "no reconnection while stopping:\n{docencio_log}"
+    );
+    let summary = students.finish().await;
+    assert_eq!(summary.total.wrong, 0, "{summary}");
+    let (status, log) = profesor.signal("-TERM", limit).await;
+    assert!(status.success(), "{log}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -471,4 +500,142 @@ async fn what_docencio_owes_survives_its_kill_9_while_profesor_is_down() {
     let mut probe = Probe::connect(&addrs).await;
     assert!(is_relayed_answer(&probe.ask(Question::Tarea).await));
     until_counted(&addrs.profesor_url(), 0, 21).await;
+}
+
+/// A Profesor that accepts connections and never answers: a stopping
+/// Docencio still stops within its flush time, says what it could not
+/// deliver, and keeps it on disk; started again beside a real Profesor, it
+/// delivers all of it, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_profesor_does_not_hold_a_stopping_docencio_and_loses_nothing() {
+    let addrs = Addresses::new();
+    let silent = tokio::net::TcpListener::bind(addrs.profesor).await.unwrap();
+    let (hold, held) = oneshot::channel::<()>();
+    let swallow = tokio::spawn(async move {
+        let mut kept = Vec::new();
+        tokio::select! {
+            _ = held => {}
+            () = async {
+                while let Ok((stream, _)) = silent.accept().await {
+                    kept.push(stream);
+                }
+            } => {}
+        }
+    });
+    let _tareo = addrs.start("tareo").await;
+    let docencio = addrs.start("docencio").await;
+    let mut probe = Probe::connect(&addrs).await;
+    for _ in 0..7 {
+        let answer = probe.ask(Question::Tarea).await;
+        assert!(is_relayed_answer(&answer), "{answer}");
+    }
+    let started = Instant::now();
+    let (status, log) = docencio.signal("-INT", Duration::from_secs(12)).await;
+    let took = started.elapsed();
+    assert!(status.success(), "{log}");
+    // Its flush time is 3 s; the request in flight must not outlast it.
+    assert!(
+        took < Duration::from_secs(6),
+        "stopped after {took:?}: {log}"
+    );
+    assert!(
+        log.contains(
+            "Docencio se detiene con 7 respuestas sin avisar a Profesor: quedan guardadas"
+        ),
+        "{log}"
+    );
+    assert!(!log.contains("no terminaron a tiempo"), "{log}");
+    assert!(!log.contains("Error al conectar con el profesor"), "{log}");
+
+    let _ = hold.send(());
+    swallow.await.unwrap();
+    let _profesor = addrs.start("profesor").await;
+    let _docencio = addrs.start("docencio").await;
+    until_counted(&addrs.profesor_url(), 0, 7).await;
+}
+
+/// Two Tareos: one killed with -9 under load costs no student an error
+/// (its questions in flight are asked again on the other), and the count
+/// stays exact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_of_one_of_two_tareos_costs_no_student_an_error() {
+    let addrs = Addresses::new();
+    let _profesor = addrs.start("profesor").await;
+    let mut tareo = addrs.start("tareo").await;
+    let other_addr = common::procesos::free_addr();
+    let other_args = vec![
+        "--bind".to_owned(),
+        other_addr.to_string(),
+        "--profesor-url".to_owned(),
+        addrs.profesor_url(),
+    ];
+    let _other = RoleProcess::start("tareo", &other_args).await;
+    let other = other_addr.to_string();
+    let _docencio = addrs
+        .start_with("docencio", &["--tareo-addr", &other])
+        .await;
+    let students = students(&addrs, 32);
+    let mut probe = Probe::connect(&addrs).await;
+    probe
+        .until_answered(Question::Tarea, Duration::from_secs(10))
+        .await;
+    sleep(UNDER_LOAD).await;
+
+    tareo.kill_9().await;
+    for _ in 0..20 {
+        let answer = probe.ask(Question::Tarea).await;
+        assert!(is_relayed_answer(&answer), "{answer}");
+    }
+    sleep(UNDER_LOAD).await;
+
+    let summary = students.finish().await;
+    println!("{summary}");
+    assert_every_question_answered_once(&summary, 32);
+    assert_eq!(summary.total.errors, 0, "{summary}");
+    until_counted(
+        &addrs.profesor_url(),
+        0,
+        summary.total.relayed + probe.relayed,
+    )
+    .await;
+}
+
+/// Two Profesors on one data folder: one killed with -9 under load costs
+/// no student an error (Tareo asks the other; Docencio's notices go there
+/// with their keys), and the count stays exact: nothing lost or doubled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_of_one_of_two_profesors_loses_and_doubles_nothing() {
+    let addrs = Addresses::new();
+    let mut profesor = addrs.start("profesor").await;
+    let other_addr = common::procesos::free_addr();
+    let other_args = vec![
+        "--bind".to_owned(),
+        other_addr.to_string(),
+        "--data-dir".to_owned(),
+        addrs.data_dir.path().display().to_string(),
+    ];
+    let _other = RoleProcess::start("profesor", &other_args).await;
+    let other_url = format!("http://{other_addr}");
+    let both = ["--profesor-url", &other_url];
+    let _tareo = addrs.start_with("tareo", &both).await;
+    let _docencio = addrs.start_with("docencio", &both).await;
+    let students = students(&addrs, 32);
+    let mut probe = Probe::connect(&addrs).await;
+    probe
+        .until_answered(Question::PreguntaDificil, Duration::from_secs(10))
+        .await;
+    sleep(UNDER_LOAD).await;
+
+    profesor.kill_9().await;
+    for _ in 0..20 {
+        let answer = probe.ask(Question::PreguntaDificil).await;
+        assert!(is_relayed_answer(&answer), "{answer}");
+    }
+    sleep(UNDER_LOAD).await;
+
+    let summary = students.finish().await;
+    println!("{summary}");
+    assert_every_question_answered_once(&summary, 32);
+    assert_eq!(summary.total.errors, 0, "{summary}");
+    until_counted(&other_url, 0, summary.total.relayed + probe.relayed).await;
 }

@@ -326,3 +326,117 @@ async fn malformed_bodies_and_wrong_content_types_are_json_4xx_and_count_nothing
     assert_eq!(status, StatusCode::OK);
     assert_eq!(json["total"], 1, "only the valid POST counted: {json}");
 }
+
+async fn get_json(url: &str) -> (StatusCode, Value) {
+    json_of(http().get(url).send().await.unwrap()).await
+}
+
+async fn listener() -> std::net::TcpListener {
+    aula::server::listen("127.0.0.1:0")
+        .await
+        .unwrap()
+        .into_std()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_profesor_tells_the_folders_total_from_what_this_run_counted() {
+    let first = start_profesor().await;
+    for _ in 0..3 {
+        let response = http()
+            .post(format!("{}/preguntas", first.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    first.running.stop().await;
+    let again = start_profesor_in(listener().await, first.data_dir);
+    let response = http()
+        .post(format!("{}/preguntas", again.url))
+        .json(&serde_json::json!({"cantidad": 2}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(json_of(response).await.1["total"], 5);
+    let (status, estado) = get_json(&format!("{}/estado", again.url)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(estado["total"], 5, "since the folder was created");
+    assert_eq!(estado["contadas_esta_ejecucion"], 2, "this run");
+    assert!(estado["inicio_ms"].as_u64().unwrap() <= estado["momento_ms"].as_u64().unwrap());
+    let csv = http()
+        .get(format!("{}/reporte.csv", again.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        csv.ends_with(
+            "contadas por Profesor en esta ejecución,,2\n\
+             contadas por Profesor desde que se creó la carpeta de datos,,5\n"
+        ),
+        "{csv}"
+    );
+    again.running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn informes_with_counters_at_the_limit_saturate_instead_of_overflowing() {
+    let profesor = start_profesor().await;
+    let informe = |run: &str| {
+        serde_json::json!({
+            "rol": "docencio", "instancia": "127.0.0.1:9", "ejecucion": run,
+            "conexiones": u64::MAX, "clientes": [],
+            "preguntas": {"Contenido": u64::MAX, "Tarea": u64::MAX, "Pregunta Dificil": 1},
+            "respondidas": {"Contenido": u64::MAX, "Tarea": 0, "Pregunta Dificil": 0},
+            "errores": u64::MAX, "en_vuelo": 0, "reconexiones": u64::MAX,
+        })
+    };
+    // Two runs of the same instance: the second adds all it carries.
+    for run in ["a", "b"] {
+        let response = http()
+            .post(format!("{}/informes", profesor.url))
+            .json(&informe(run))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 204);
+    }
+    let (status, estado) = get_json(&format!("{}/estado", profesor.url)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(estado["preguntas"]["Tarea"], u64::MAX);
+    assert_eq!(estado["preguntas"]["Pregunta Dificil"], 2);
+    assert_eq!(estado["errores"], u64::MAX);
+    let metrics = http()
+        .get(format!("{}/metrics", profesor.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(metrics.status(), 200);
+    profesor.running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_reused_for_another_amount_is_a_json_422_and_counts_nothing() {
+    let profesor = start_profesor().await;
+    let post = |cantidad: u64| {
+        http()
+            .post(format!("{}/preguntas", profesor.url))
+            .header("Idempotency-Key", "docencio-x-1")
+            .json(&json!({ "cantidad": cantidad }))
+            .send()
+    };
+    assert_eq!(json_of(post(4).await.unwrap()).await.1["total"], 4);
+    let (status, body) = json_of(post(9).await.unwrap()).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        body["error"].as_str().unwrap().contains("ya contó 4"),
+        "{body}"
+    );
+    let (status, body) = json_of(post(4).await.unwrap()).await;
+    assert_eq!((status, body["total"].as_u64()), (StatusCode::OK, Some(4)));
+    assert_eq!(profesor_total(&profesor.url).await, 4);
+    profesor.running.stop().await;
+}

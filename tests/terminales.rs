@@ -2,8 +2,10 @@
 //! with send-keys and read with capture-pane), and the student's progress
 //! bar: drawn on a terminal, absent when the output is not one.
 //!
-//! Needs tmux (`.ci/run` installs it); each test runs its own tmux server
-//! (`tmux -L`), so a user's sessions are never touched.
+//! Needs tmux (`scripts/test.sh` installs it when it can); without it what
+//! needs tmux says it is skipped, except as root or under CI=true, where it
+//! fails. Each test runs its own tmux server (`tmux -L`), so a user's
+//! sessions are never touched.
 
 mod common;
 
@@ -20,15 +22,20 @@ struct Tmux {
 }
 
 impl Tmux {
-    fn new(name: &str) -> Tmux {
+    /// A private tmux server for the test `name`, or `None` (after saying
+    /// the part of the test about `what` is skipped) without tmux.
+    fn new(name: &str, what: &str) -> Option<Tmux> {
+        if !common::herramientas::tools_present(what, &["tmux"]) {
+            return None;
+        }
         let found = Command::new("tmux").arg("-V").output();
         assert!(
             found.is_ok_and(|out| out.status.success()),
-            "tmux is needed for this test: apt-get install tmux (scripts/test.sh installs it when it can)"
+            "tmux -V failed: apt-get install tmux (scripts/test.sh installs it when it can)"
         );
-        Tmux {
+        Some(Tmux {
             socket: format!("aula-{name}-{}", std::process::id()),
-        }
+        })
     }
 
     fn run(&self, args: &[&str]) -> Output {
@@ -69,8 +76,17 @@ impl Tmux {
 }
 
 impl Drop for Tmux {
+    /// Kills the private server and removes its socket file, which tmux
+    /// leaves behind in /tmp/tmux-UID when its server is killed.
     fn drop(&mut self) {
+        let socket = self
+            .run(&["display-message", "-p", "#{socket_path}"])
+            .stdout;
         let _ = self.run(&["kill-server"]);
+        let socket = String::from_utf8_lossy(&socket).trim().to_owned();
+        if !socket.is_empty() {
+            let _ = std::fs::remove_file(socket);
+        }
     }
 }
 
@@ -80,7 +96,12 @@ fn repo_file(path: &str) -> std::path::PathBuf {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn terminales_opens_four_titled_panes_in_the_notebooks_order() {
-    let tmux = Tmux::new("terminales");
+    let Some(tmux) = Tmux::new(
+        "terminales",
+        "las cuatro terminales en tmux (scripts/terminales.sh)",
+    ) else {
+        return;
+    };
     let data_dir = tempfile::tempdir().unwrap();
     let bin_dir = binary("profesor").parent().unwrap().to_owned();
     let (profesor, tareo, docencio) = (free_addr(), free_addr(), free_addr());
@@ -211,31 +232,33 @@ async fn the_student_shows_a_progress_bar_on_a_terminal_only() {
         "--no-pause".to_owned(),
     ];
 
-    // On a terminal (a tmux pane): the bar, with answers per second.
-    let tmux = Tmux::new("progreso");
-    let mut command = vec![binary("estudiante").display().to_string()];
-    command.extend(args.iter().cloned());
-    tmux.stdout(&[
-        "new-session",
-        "-d",
-        "-s",
-        "bar",
-        "-x",
-        "160",
-        "-y",
-        "20",
-        &command.join(" "),
-    ]);
-    tmux.stdout(&["set-option", "-t", "bar", "remain-on-exit", "on"]);
-    let bar = tmux.until_shown("bar", " respuestas · ").await;
-    let bar_line = bar
-        .lines()
-        .find(|line| line.contains(" respuestas · "))
-        .unwrap();
-    assert!(bar_line.contains("/s"), "{bar_line}");
-    assert!(bar_line.contains("/20000 respuestas"), "{bar_line}");
-    let done = tmux.until_shown("bar", "Resumen de la clase").await;
-    assert!(done.contains("respuestas:         20000"), "{done}");
+    // On a terminal (a tmux pane): the bar, with answers per second. Without
+    // tmux this part is skipped and the rest still runs.
+    if let Some(tmux) = Tmux::new("progreso", "la barra de progreso en una terminal (tmux)") {
+        let mut command = vec![binary("estudiante").display().to_string()];
+        command.extend(args.iter().cloned());
+        tmux.stdout(&[
+            "new-session",
+            "-d",
+            "-s",
+            "bar",
+            "-x",
+            "160",
+            "-y",
+            "20",
+            &command.join(" "),
+        ]);
+        tmux.stdout(&["set-option", "-t", "bar", "remain-on-exit", "on"]);
+        let bar = tmux.until_shown("bar", " respuestas · ").await;
+        let bar_line = bar
+            .lines()
+            .find(|line| line.contains(" respuestas · "))
+            .unwrap();
+        assert!(bar_line.contains("/s"), "{bar_line}");
+        assert!(bar_line.contains("/20000 respuestas"), "{bar_line}");
+        let done = tmux.until_shown("bar", "Resumen de la clase").await;
+        assert!(done.contains("respuestas:         20000"), "{done}");
+    }
 
     // Not on a terminal: the same run prints only the summary.
     let mut piped = RoleProcess::spawn("estudiante", &args, "warn");
@@ -249,4 +272,146 @@ async fn the_student_shows_a_progress_bar_on_a_terminal_only() {
     class.docencio.stop().await;
     class.tareo.stop().await;
     class.profesor.running.stop().await;
+}
+
+/// `estudiante chat` in two terminals: what one types the other reads, with
+/// its name; `/quien` lists both; Profesor's announcement shows in both;
+/// `/salir` and Ctrl-C leave cleanly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_students_chat_in_two_terminals() {
+    let Some(tmux) = Tmux::new("chat", "el chat en dos terminales (tmux)") else {
+        return;
+    };
+    let class = start_class().await;
+    let saved = tempfile::tempdir().unwrap();
+    let chat = |name: &str| {
+        format!(
+            "{} chat --nombre {name} --docencio-addr {} --dir {}",
+            binary("estudiante").display(),
+            class.docencio_addr,
+            saved.path().join(name).display()
+        )
+    };
+    for (session, name) in [("ana", "Ana"), ("luis", "Luis")] {
+        tmux.stdout(&[
+            "new-session",
+            "-d",
+            "-s",
+            session,
+            "-x",
+            "120",
+            "-y",
+            "20",
+            &chat(name),
+        ]);
+        tmux.stdout(&["set-option", "-t", session, "remain-on-exit", "on"]);
+        tmux.until_shown(session, &format!("En la sala como {name}"))
+            .await;
+    }
+    tmux.stdout(&[
+        "send-keys",
+        "-t",
+        "ana",
+        "hola Luis, ¿hiciste la tarea?",
+        "Enter",
+    ]);
+    let luis = tmux
+        .until_shown("luis", "Ana: hola Luis, ¿hiciste la tarea?")
+        .await;
+    assert!(
+        !luis.contains("Luis: "),
+        "Luis does not hear himself: {luis}"
+    );
+    tmux.stdout(&["send-keys", "-t", "luis", "/quien", "Enter"]);
+    tmux.until_shown("luis", "En la sala: Ana, Luis").await;
+
+    let response = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .post(format!("{}/anuncios", class.profesor.url))
+        .json(&serde_json::json!({"texto": "Examen el lunes"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    for session in ["ana", "luis"] {
+        tmux.until_shown(session, "Anuncio del Profesor: Examen el lunes")
+            .await;
+    }
+
+    // A file Profesor sends to everyone is saved by each chat in its --dir.
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let guia: Vec<u8> = (0..100_000u32).map(|n| (n % 253) as u8).collect();
+    let uploaded = http
+        .post(format!("{}/material?nombre=guia.pdf", class.profesor.url))
+        .body(guia.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(uploaded.status(), 201);
+    let sent = http
+        .post(format!("{}/material/guia.pdf/enviar", class.profesor.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sent.status(), 202);
+    for (session, name) in [("ana", "Ana"), ("luis", "Luis")] {
+        tmux.until_shown(session, "El Profesor envía guia.pdf")
+            .await;
+        tmux.until_shown(session, "guia.pdf (100000 bytes, SHA-256 comprobado)")
+            .await;
+        assert_eq!(
+            std::fs::read(saved.path().join(name).join("guia.pdf")).unwrap(),
+            guia
+        );
+    }
+
+    // One leaves with /salir, the other with Ctrl-C: both exit with 0.
+    for (session, keys) in [("ana", &["/salir", "Enter"][..]), ("luis", &["C-c"][..])] {
+        let pid = tmux.stdout(&["display-message", "-p", "-t", session, "#{pane_pid}"]);
+        let pid: u32 = pid.trim().parse().unwrap();
+        let mut command = vec!["send-keys", "-t", session];
+        command.extend_from_slice(keys);
+        tmux.stdout(&command);
+        assert_eq!(exit_status(&tmux, session, pid).await, 0, "{session}");
+    }
+}
+
+/// The exit status of process `pid` (pane `session`'s), once it has exited:
+/// read from its zombie's `/proc` entry before tmux reaps it, or from tmux
+/// once it has (tmux may take its time to mark a pane dead).
+async fn exit_status(tmux: &Tmux, session: &str, pid: u32) -> i32 {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            Ok(stat) => {
+                let fields: Vec<&str> = stat.rsplit_once(") ").unwrap().1.split(' ').collect();
+                // State is field 3; the exit code (as waitpid gives it) is
+                // field 52, the last.
+                if fields[0] == "Z" {
+                    let code: i32 = fields.last().unwrap().trim().parse().unwrap();
+                    return code >> 8;
+                }
+            }
+            // Gone: tmux reaped it, and says how it ended.
+            Err(_) => {
+                let dead = tmux.stdout(&[
+                    "display-message",
+                    "-p",
+                    "-t",
+                    session,
+                    "#{pane_dead} #{pane_dead_status}",
+                ]);
+                if let Some(status) = dead.trim().strip_prefix("1 ") {
+                    return status.parse().unwrap();
+                }
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{pid} still runs after 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

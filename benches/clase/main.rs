@@ -9,10 +9,16 @@
 //! and the class alternate within each round, because this machine is
 //! shared and noisy: ratios to the floor are what the targets are about.
 
+use std::sync::Arc;
+
 mod floor;
 mod http_load;
+mod material;
+mod postgres;
 mod procesos;
 mod results;
+mod sala;
+mod sesiones;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -43,7 +49,7 @@ struct Args {
     /// Students connected at once in scenario 5
     #[arg(long, default_value_t = 10_000)]
     crowd: usize,
-    /// Only these scenarios, e.g. `--scenarios 1,3` (1 to 7)
+    /// Only these scenarios, e.g. `--scenarios 1,3` (1 to 12)
     #[arg(long, value_delimiter = ',')]
     scenarios: Vec<u8>,
     /// A Python with Flask and requests, for scenario 7 (the notebook's
@@ -97,6 +103,12 @@ impl Class {
     }
 }
 
+/// Where a class's Profesor and Docencio listen.
+struct ClassAddrs {
+    profesor_url: String,
+    docencio: String,
+}
+
 impl Bench {
     /// Starts one of our servers (or the floor), which says where it
     /// listens in the roles' own words; its output goes to the log `what`.
@@ -136,35 +148,52 @@ impl Bench {
         profesor
     }
 
-    async fn start_class(&mut self, label: &str) -> anyhow::Result<Class> {
+    /// A class with `replicas` Tareos and `replicas` Docencios (each
+    /// Docencio linked to every Tareo; the students spread over the
+    /// Docencios) and one Profesor.
+    async fn start_replicated_class(
+        &mut self,
+        label: &str,
+        replicas: usize,
+    ) -> anyhow::Result<Class> {
         let data = self.fresh_data_dir(label)?;
         let profesor = self.profesor_command(&data);
         let profesor = self
             .start_ours("profesor", profesor, &format!("{label}-profesor"))
             .await?;
         let profesor_url = format!("http://{}", profesor.listening_addr()?);
-        let mut tareo = Command::new(env!("CARGO_BIN_EXE_tareo"));
-        tareo
-            .args(["--bind", "127.0.0.1:0", "--profesor-url", &profesor_url])
-            .args(&self.args.tareo_flag);
-        let tareo = self
-            .start_ours("tareo", tareo, &format!("{label}-tareo"))
-            .await?;
-        let mut docencio = Command::new(env!("CARGO_BIN_EXE_docencio"));
-        docencio
-            .args(["--bind", "127.0.0.1:0", "--tareo-addr"])
-            .arg(tareo.listening_addr()?)
-            .args(["--profesor-url", &profesor_url, "--data-dir"])
-            .arg(&data)
-            .args(&self.args.docencio_flag);
-        let docencio = self
-            .start_ours("docencio", docencio, &format!("{label}-docencio"))
-            .await?;
-        let docencio_addr = docencio.listening_addr()?;
+        let mut roles = vec![profesor];
+        let mut tareos = Vec::new();
+        for replica in 1..=replicas {
+            let mut tareo = Command::new(env!("CARGO_BIN_EXE_tareo"));
+            tareo
+                .args(["--bind", "127.0.0.1:0", "--profesor-url", &profesor_url])
+                .args(&self.args.tareo_flag);
+            let tareo = self
+                .start_ours("tareo", tareo, &format!("{label}-tareo{replica}"))
+                .await?;
+            tareos.push(tareo.listening_addr()?);
+            roles.push(tareo);
+        }
+        let mut docencios = Vec::new();
+        for replica in 1..=replicas {
+            let mut docencio = Command::new(env!("CARGO_BIN_EXE_docencio"));
+            docencio
+                .args(["--bind", "127.0.0.1:0", "--tareo-addr"])
+                .arg(tareos.join(","))
+                .args(["--profesor-url", &profesor_url, "--data-dir"])
+                .arg(&data)
+                .args(&self.args.docencio_flag);
+            let docencio = self
+                .start_ours("docencio", docencio, &format!("{label}-docencio{replica}"))
+                .await?;
+            docencios.push(docencio.listening_addr()?);
+            roles.push(docencio);
+        }
         Ok(Class {
-            roles: vec![profesor, tareo, docencio],
+            roles,
             profesor_url,
-            docencio: docencio_addr,
+            docencio: docencios.join(","),
         })
     }
 
@@ -197,7 +226,20 @@ impl Bench {
         only: Option<&str>,
         extra: &[&str],
     ) -> anyhow::Result<Run> {
-        let class = self.start_class(label).await?;
+        self.replicated_class_run(label, 1, students, questions, only, extra)
+            .await
+    }
+
+    async fn replicated_class_run(
+        &mut self,
+        label: &str,
+        replicas: usize,
+        students: usize,
+        questions: u64,
+        only: Option<&str>,
+        extra: &[&str],
+    ) -> anyhow::Result<Run> {
+        let class = self.start_replicated_class(label, replicas).await?;
         let load = Load {
             docencio: &class.docencio,
             students,
@@ -215,6 +257,25 @@ impl Bench {
         let peaks = class.stop().await;
         let mut run = Run::from_summary(&summary?);
         run.count_exact = exact;
+        run.peak_rss_mib = peaks;
+        Ok(run)
+    }
+
+    /// Scenario 10: `measure` against a class of one of each role; the
+    /// roles' peak memory goes with the figures.
+    async fn sala_run<F, Fut>(&mut self, label: &str, measure: F) -> anyhow::Result<Run>
+    where
+        F: FnOnce(reqwest::Client, ClassAddrs) -> Fut,
+        Fut: std::future::Future<Output = anyhow::Result<Run>>,
+    {
+        let class = self.start_replicated_class(label, 1).await?;
+        let addrs = ClassAddrs {
+            profesor_url: class.profesor_url.clone(),
+            docencio: class.docencio.clone(),
+        };
+        let run = measure(self.http.clone(), addrs).await;
+        let peaks = class.stop().await;
+        let mut run = run?;
         run.peak_rss_mib = peaks;
         Ok(run)
     }
@@ -240,9 +301,17 @@ impl Bench {
         Ok(run)
     }
 
-    async fn profesor_run(&mut self, clients: usize, per_client: u64) -> anyhow::Result<Run> {
+    async fn profesor_run(
+        &mut self,
+        clients: usize,
+        per_client: u64,
+        database_url: Option<&str>,
+    ) -> anyhow::Result<Run> {
         let data = self.fresh_data_dir("profesor-solo")?;
-        let command = self.profesor_command(&data);
+        let mut command = self.profesor_command(&data);
+        if let Some(url) = database_url {
+            command.args(["--database-url", url]);
+        }
         let profesor = self
             .start_ours("profesor", command, "profesor-solo")
             .await?;
@@ -353,6 +422,148 @@ const QUESTION_TYPES: [(&str, &str); 3] = [
     ("Pregunta Dificil", "PreguntaDificil"),
 ];
 
+/// Scenario 12: execution sessions on a Profesor alone (see [`sesiones`]).
+async fn run_sesiones(bench: &mut Bench, rows: &mut Vec<results::Scenario>) {
+    let profesor = async {
+        let data = bench.fresh_data_dir("sesiones")?;
+        let mut command = bench.profesor_command(&data);
+        command.arg("--sesiones");
+        let profesor = bench.start_ours("profesor", command, "sesiones").await?;
+        let url = format!("http://{}", profesor.listening_addr()?);
+        anyhow::Ok((profesor, url))
+    }
+    .await;
+    let (profesor, url) = match profesor {
+        Ok(started) => started,
+        Err(err) => {
+            push(
+                rows,
+                "12a",
+                "sesiones iniciadas por segundo (una tras otra)",
+                Err(err),
+            );
+            return;
+        }
+    };
+    let run = sesiones::starts(&bench.http, &url, 100).await;
+    push(
+        rows,
+        "12a",
+        "sesiones iniciadas por segundo, una tras otra (ms hasta su primera salida)",
+        run,
+    );
+    let run = sesiones::echo(&bench.http, &url, 500).await;
+    push(
+        rows,
+        "12b",
+        "eco en una sesión: write → read que lo muestra (líneas/s; ms)",
+        run,
+    );
+    let _ = profesor.stop().await;
+}
+
+/// Scenario 11: the material through Docencio (see [`material`]).
+async fn run_material(bench: &mut Bench, rows: &mut Vec<results::Scenario>) {
+    const BIG: usize = 256 * 1024 * 1024;
+    const EACH: usize = 16 * 1024 * 1024;
+    const SENT: usize = 10 * 1024 * 1024;
+    let floor_one = material::floor(Arc::new(material::content(BIG)), 1).await;
+    let floor_many = material::floor(Arc::new(material::content(EACH)), 64).await;
+    if let Ok(floor) = &floor_one {
+        eprintln!("· piso de archivos: 1 cliente {floor:.0} MiB/s");
+    }
+    let run = bench
+        .sala_run("material-1", |http, class| async move {
+            let sha = material::upload(
+                &http,
+                &class.profesor_url,
+                "grande.bin",
+                material::content(BIG),
+            )
+            .await?;
+            material::downloads(
+                class.docencio.parse()?,
+                "grande.bin",
+                &sha,
+                1,
+                floor_one.ok(),
+            )
+            .await
+        })
+        .await;
+    push(
+        rows,
+        "11a",
+        "bajar 256 MiB, 1 estudiante (MiB/s; ms por descarga)",
+        run,
+    );
+    let run = bench
+        .sala_run("material-64", |http, class| async move {
+            let sha = material::upload(
+                &http,
+                &class.profesor_url,
+                "medio.bin",
+                material::content(EACH),
+            )
+            .await?;
+            material::downloads(
+                class.docencio.parse()?,
+                "medio.bin",
+                &sha,
+                64,
+                floor_many.ok(),
+            )
+            .await
+        })
+        .await;
+    push(
+        rows,
+        "11b",
+        "bajar 16 MiB, 64 estudiantes a la vez (MiB/s en total)",
+        run,
+    );
+    let mut asked = None;
+    let run = bench
+        .sala_run("material-1000", |http, class| {
+            let asked = &mut asked;
+            async move {
+                let sha = material::upload(
+                    &http,
+                    &class.profesor_url,
+                    "enviado.bin",
+                    material::content(SENT),
+                )
+                .await?;
+                let (fan_out, questions) = material::send_to_everyone(
+                    &http,
+                    &class.profesor_url,
+                    class.docencio.parse()?,
+                    "enviado.bin",
+                    &sha,
+                    1_000,
+                )
+                .await?;
+                *asked = Some(questions);
+                Ok(fan_out)
+            }
+        })
+        .await;
+    push(
+        rows,
+        "11c",
+        "enviar 10 MiB a 1.000 estudiantes, SHA-256 comprobado (MiB/s; ms hasta cada uno)",
+        run,
+    );
+    if let Some(questions) = asked {
+        push(
+            rows,
+            "11d",
+            "preguntas de otro estudiante durante 11c (resp/s; ms)",
+            Ok(questions),
+        );
+    }
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
@@ -373,10 +584,15 @@ async fn main() -> anyhow::Result<()> {
     let s3_name = format!("64 estudiantes × {q}, mezcladas (titular)");
     let s3x2_name = format!("128 estudiantes × {q}, mezcladas (doble carga)");
     let s4_name = format!("64 estudiantes × {q}, solo Contenido");
+    let s8_name = format!("64 estudiantes × {q}, mezcladas, 2 Tareo y 2 Docencio");
 
     for round in 1..=bench.args.rounds {
         eprintln!("Ronda {round} de {}", bench.args.rounds);
-        let floor = if bench.args.wants(1) || bench.args.wants(3) || bench.args.wants(4) {
+        let floor = if bench.args.wants(1)
+            || bench.args.wants(3)
+            || bench.args.wants(4)
+            || bench.args.wants(8)
+        {
             let run = bench.floor_run().await;
             let rate = run.as_ref().map(|run| run.answers_per_s).ok();
             push(
@@ -406,6 +622,12 @@ async fn main() -> anyhow::Result<()> {
                 .class_run("contenido-64", 64, q, Some("Contenido"), &[])
                 .await;
             push(&mut rows, "4", &s4_name, with_ratio(run));
+        }
+        if bench.args.wants(8) {
+            let run = bench
+                .replicated_class_run("replicas-64", 2, 64, q, None, &[])
+                .await;
+            push(&mut rows, "8", &s8_name, with_ratio(run));
         }
     }
     if bench.args.wants(2) {
@@ -440,15 +662,79 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     if bench.args.wants(6) {
-        let run = bench.profesor_run(1, 3_000).await;
+        let run = bench.profesor_run(1, 3_000, None).await;
         push(&mut rows, "6a", "Profesor solo: 1 cliente keep-alive", run);
-        let run = bench.profesor_run(64, 300).await;
+        let run = bench.profesor_run(64, 300, None).await;
         push(
             &mut rows,
             "6b",
             "Profesor solo: 64 clientes keep-alive",
             run,
         );
+    }
+    if bench.args.wants(9) {
+        match postgres::fresh_database().await {
+            Ok(database) => {
+                let run = bench.profesor_run(64, 300, Some(&database.url)).await;
+                push(
+                    &mut rows,
+                    "9",
+                    "Profesor solo en PostgreSQL: 64 clientes keep-alive (comparar con 6b)",
+                    run,
+                );
+                database.drop_now().await;
+            }
+            Err(err) => eprintln!("escenario 9 omitido: sin PostgreSQL ({err})"),
+        }
+    }
+    if bench.args.wants(10) {
+        aula::fd_limit::raise_for(12_000);
+        for (id, name, students, announcements) in [
+            (
+                "10a",
+                "anuncio a 1.000 estudiantes (mitad con nombre), 20 anuncios",
+                1_000,
+                20,
+            ),
+            (
+                "10b",
+                "anuncio a 10.000 estudiantes (mitad con nombre), 5 anuncios",
+                10_000,
+                5,
+            ),
+        ] {
+            let run = bench
+                .sala_run(&format!("sala-{students}"), |http, class| async move {
+                    sala::fan_out(
+                        &http,
+                        &class.profesor_url,
+                        class.docencio.parse()?,
+                        students,
+                        announcements,
+                    )
+                    .await
+                })
+                .await;
+            push(&mut rows, id, name, run);
+        }
+        let run = bench
+            .sala_run("sala-chat", |_, class| async move {
+                sala::chat(class.docencio.parse()?, 100, 10).await
+            })
+            .await;
+        push(
+            &mut rows,
+            "10c",
+            "chat: 100 estudiantes con nombre × 10 líneas, cada una a los otros 99 (líneas entregadas/s)",
+            run,
+        );
+    }
+    if bench.args.wants(11) {
+        aula::fd_limit::raise_for(4_000);
+        run_material(&mut bench, &mut rows).await;
+    }
+    if bench.args.wants(12) {
+        run_sesiones(&mut bench, &mut rows).await;
     }
     if bench.args.wants(7) {
         match bench.args.python.clone() {

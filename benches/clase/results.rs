@@ -7,7 +7,7 @@ use aula::estudiante::SummaryRecord;
 use serde::Serialize;
 
 /// One measured run of a scenario.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct Run {
     pub answers_per_s: f64,
     pub p50_ms: f64,

@@ -1,29 +1,28 @@
 //! `docencio`: Docencio's TCP server for students, client of Tareo. See
 //! `docencio --help`.
 
+#![forbid(unsafe_code)]
+
 use std::process::ExitCode;
 
 use anyhow::Context;
-use aula::config::DocencioArgs;
 use aula::{docencio, shutdown, telemetry};
 use clap::Parser;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let args = DocencioArgs::parse();
+    let args = docencio::Args::parse();
     telemetry::init("docencio", args.log.log_format);
     aula::fd_limit::raise_for(args.limits.max_connections as u64);
     telemetry::exit_code(run(args).await)
 }
 
-async fn run(args: DocencioArgs) -> anyhow::Result<()> {
+async fn run(args: docencio::Args) -> anyhow::Result<()> {
     // Before binding: a signal right after "listening" is a clean stop.
     let stop = shutdown::signal();
-    let listener = aula::server::listen(&args.bind).await.with_context(|| {
-        format!(
-            "no se pudo escuchar en {} (¿otro docencio ya usa ese puerto?)",
-            args.bind
-        )
-    })?;
-    docencio::run(listener, args.config(), stop).await
+    let listener = aula::server::listen(&args.bind)
+        .await
+        .with_context(|| aula::server::busy_port_hint("docencio", &args.bind))?;
+    docencio::run(listener, args.config(), stop).await?;
+    Ok(())
 }

@@ -1,17 +1,49 @@
 //! `estudiante`: N simulated students asking Docencio. Prints a summary on
 //! stdout when done (or on Ctrl-C). See `estudiante --help`.
 
+#![forbid(unsafe_code)]
+
 use std::io::Write;
 use std::process::ExitCode;
 
-use aula::config::{EstudianteArgs, SummaryFormat};
-use aula::{estudiante, shutdown, telemetry};
+use aula::estudiante::{self, SummaryFormat};
+use aula::{shutdown, telemetry};
 use clap::Parser;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let args = EstudianteArgs::parse();
-    telemetry::init("estudiante", args.log.log_format);
+    let args = estudiante::Args::parse();
+    if let Some(command) = &args.command {
+        // The terminal is the person's: only warnings go to the log.
+        telemetry::init("estudiante", args.log.log_format);
+        let addr = args
+            .config()
+            .docencio_addrs
+            .first()
+            .cloned()
+            .unwrap_or_default();
+        let code = match estudiante::commands::run(
+            command,
+            &addr,
+            &args.profesor_url,
+            args.token.as_deref(),
+        )
+        .await
+        {
+            Ok(code) => code,
+            Err(err) => {
+                let _ = writeln!(std::io::stderr(), "estudiante: {err}");
+                1
+            }
+        };
+        // At once: the thread reading the terminal is blocked in a read
+        // that nothing can cancel, and the runtime's teardown must not wait
+        // on anything of it.
+        let _ = std::io::stdout().flush();
+        std::process::exit(code);
+    }
+    // Log lines step around the progress bar, when one is drawn.
+    telemetry::init_with_writer("estudiante", args.log.log_format, estudiante::log_writer);
     aula::fd_limit::raise_for(args.students as u64);
     let summary = estudiante::run(args.config(), shutdown::signal()).await;
     // Not println!: with stdout already closed (a pipe whose reader left on

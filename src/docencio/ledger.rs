@@ -1,10 +1,10 @@
-//! What Docencio owes Profesor: answers not yet acknowledged, and the report
+//! What Docencio owes Profesor: answers not yet acknowledged, and the notice
 //! in flight (its idempotency key and `cantidad`).
 //!
 //! With a data folder, a thread keeps this on disk (SQLite, see
 //! [`crate::store`]), so a Docencio killed with -9 while Profesor is down
 //! still delivers what it owed once it is started again, and retries the
-//! report it had in flight with the same key, which Profesor then does not
+//! notice it had in flight with the same key, which Profesor then does not
 //! count twice. Writes are coalesced: however many answers arrive while one
 //! commit is under way, the next commit saves them all. What a crash of
 //! Docencio can lose is the answers delivered during the last commit (well
@@ -13,13 +13,12 @@
 //! may lose the last ones, as it may everything of a class in memory.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use rusqlite::{params, Connection};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
 
 use crate::retry;
@@ -32,7 +31,13 @@ pub fn ledger_file(port: u16) -> String {
     format!("docencio-{port}.sqlite3")
 }
 
-const SCHEMA: &str = "
+/// One row: what is owed (`pendientes`) and the notice in flight (`clave`,
+/// `cantidad`). The table's name is the Spanish word the logs use for
+/// notices ("avisos pendientes a Profesor").
+/// The ledger's schema, one step per version (see `store::open`).
+const MIGRATIONS: &[&str] = &[SCHEMA_V1];
+
+const SCHEMA_V1: &str = "
     CREATE TABLE IF NOT EXISTS avisos (
         id INTEGER PRIMARY KEY CHECK (id = 1),
         pendientes INTEGER NOT NULL,
@@ -41,43 +46,48 @@ const SCHEMA: &str = "
     );
     INSERT OR IGNORE INTO avisos (id, pendientes) VALUES (1, 0);";
 
-/// A report to Profesor: sent, and until acknowledged retried, as it is.
+/// A notice to Profesor (`POST /preguntas` with `{"cantidad": k}` and an
+/// `Idempotency-Key`): sent, and until acknowledged retried, as it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Report {
+pub struct Notice {
     pub key: String,
     pub cantidad: u64,
 }
 
+/// What is saved: answers owed, and the notice in flight.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Owed {
+    pending: u64,
+    notice: Option<Notice>,
+}
+
 /// The live state, shared by the connections (which add answers), the
 /// notifier (which reports them) and the writer thread (which saves them).
+///
+/// One lock holds what is owed and a generation number bumped by every
+/// change; the writer thread is woken through a channel of one slot (a wake
+/// already waiting covers every later change, so commits coalesce) and
+/// publishes the last generation it saved on a `watch`, which is what
+/// [`Ledger::begin`] waits for.
 #[derive(Debug)]
 pub struct Ledger {
-    /// False for a ledger in memory: nothing to wake or wait for.
-    persisted: bool,
-    pending: AtomicU64,
-    report: Mutex<Option<Report>>,
-    changes: Mutex<Changes>,
-    changed: Condvar,
+    state: Mutex<State>,
     saved: watch::Sender<u64>,
-    writer: Mutex<Option<JoinHandle<()>>>,
 }
 
 #[derive(Debug, Default)]
-struct Changes {
+struct State {
+    owed: Owed,
     generation: u64,
-    closed: bool,
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+    /// Wakes the writer; `None` for a ledger in memory, and once closed.
+    wake: Option<mpsc::Sender<()>>,
+    writer: Option<JoinHandle<()>>,
 }
 
 impl Ledger {
     /// A ledger kept in memory only.
     pub fn in_memory() -> Arc<Ledger> {
-        Arc::new(Ledger::new(0, None, false))
+        Arc::new(Ledger::new(Owed::default()))
     }
 
     /// The ledger kept under `data_dir` for the Docencio on `port`, with
@@ -88,138 +98,136 @@ impl Ledger {
             &ledger_file(port),
             "docencio",
             Sharing::Exclusive,
-            SCHEMA,
+            MIGRATIONS,
         )?;
-        let open_error = |source| StoreError::Open {
+        let open_error = |cause| StoreError::Open {
             path: path.clone(),
-            source,
+            cause,
         };
         // Committed without waiting for the disk: the ledger is rewritten
-        // about a thousand times a second in a busy class, and fsync on
-        // each cost 10% of the class's throughput. A commit still survives
-        // Docencio being killed (it is in the kernel's cache); what a power
-        // cut may lose is the last commits, where Profesor's own count
-        // (synchronous = FULL) stays the truth.
+        // about a thousand times a second in a busy class. A commit still
+        // survives Docencio being killed (it is in the kernel's cache);
+        // what a power cut may lose is the last commits, where Profesor's
+        // own count (synchronous = FULL) stays the truth.
         connection
             .execute_batch("PRAGMA synchronous = NORMAL;")
             .map_err(open_error)?;
-        let (pending, report) = load(&connection).map_err(open_error)?;
-        if pending > 0 || report.is_some() {
+        let owed = load(&connection).map_err(open_error)?;
+        if owed.pending > 0 || owed.notice.is_some() {
             info!(
-                "Avisos a Profesor recuperados de {}: {pending} respuestas pendientes",
-                path.display()
+                "Avisos a Profesor recuperados de {}: {} respuestas pendientes",
+                path.display(),
+                owed.pending
             );
         }
-        let ledger = Arc::new(Ledger::new(pending, report, true));
+        let ledger = Arc::new(Ledger::new(owed));
+        let (wake, woken) = mpsc::channel(1);
         let writer = std::thread::Builder::new()
             .name("docencio-avisos".into())
             .spawn({
                 let ledger = ledger.clone();
-                move || ledger.write_loop(connection)
+                move || ledger.write_loop(connection, woken)
             })
-            .map_err(|source| StoreError::Folder {
+            .map_err(|cause| StoreError::Folder {
                 path: data_dir.to_owned(),
-                source,
+                cause,
             })?;
-        *lock(&ledger.writer) = Some(writer);
+        {
+            let mut state = ledger.lock();
+            state.wake = Some(wake);
+            state.writer = Some(writer);
+        }
         Ok(ledger)
     }
 
-    fn new(pending: u64, report: Option<Report>, persisted: bool) -> Ledger {
+    fn new(owed: Owed) -> Ledger {
         Ledger {
-            persisted,
-            pending: AtomicU64::new(pending),
-            report: Mutex::new(report),
-            changes: Mutex::new(Changes::default()),
-            changed: Condvar::new(),
+            state: Mutex::new(State {
+                owed,
+                ..State::default()
+            }),
             saved: watch::Sender::new(0),
-            writer: Mutex::new(None),
         }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Every change is one assignment: a holder that panicked left it whole.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether what is owed is kept on disk (with a data folder) rather
+    /// than in memory only.
+    pub fn is_on_disk(&self) -> bool {
+        self.lock().writer.is_some()
     }
 
     /// Answers owed and not yet acknowledged.
     pub fn pending(&self) -> u64 {
-        self.pending.load(Ordering::Acquire)
+        self.lock().owed.pending
     }
 
     /// Adds up to `answered` to what is owed without going past `limit`;
     /// returns how many were added.
     pub fn add(&self, answered: u64, limit: u64) -> u64 {
-        let mut added = 0;
-        let _ = self
-            .pending
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |pending| {
-                added = answered.min(limit.saturating_sub(pending));
-                (added > 0).then_some(pending + added)
-            });
+        let mut state = self.lock();
+        let added = answered.min(limit.saturating_sub(state.owed.pending));
         if added > 0 {
-            self.touch();
+            state.owed.pending += added;
+            state.changed();
         }
         added
     }
 
-    /// The report in flight, if one was not acknowledged yet.
-    pub fn report(&self) -> Option<Report> {
-        lock(&self.report).clone()
+    /// The notice in flight, if one was not acknowledged yet.
+    pub fn notice(&self) -> Option<Notice> {
+        self.lock().owed.notice.clone()
     }
 
-    /// Records `report` as in flight and waits until that is saved, so that
+    /// Records `notice` as in flight and waits until that is saved, so that
     /// after a crash it is retried with the same key, never under a new one.
-    pub async fn begin(&self, report: Report) {
-        *lock(&self.report) = Some(report);
-        let generation = self.touch();
+    pub async fn begin(&self, notice: Notice) {
+        let generation = {
+            let mut state = self.lock();
+            state.owed.notice = Some(notice);
+            state.changed()
+        };
         self.until_saved(generation).await;
     }
 
-    /// Profesor acknowledged the report in flight, which counted `counted`.
+    /// Profesor acknowledged the notice in flight, which counted `counted`.
     pub fn acknowledged(&self, counted: u64) {
-        *lock(&self.report) = None;
-        let _ = self
-            .pending
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |pending| {
-                Some(pending.saturating_sub(counted))
-            });
-        self.touch();
+        let mut state = self.lock();
+        state.owed.notice = None;
+        state.owed.pending = state.owed.pending.saturating_sub(counted);
+        state.changed();
     }
 
-    /// Profesor refused the report in flight outright (a 4xx): it counted
-    /// nothing, so the report is dropped and its answers stay owed.
+    /// Profesor refused the notice in flight outright (a 4xx): it counted
+    /// nothing, so the notice is dropped and its answers stay owed.
     pub fn abandon(&self) {
-        *lock(&self.report) = None;
-        self.touch();
+        let mut state = self.lock();
+        state.owed.notice = None;
+        state.changed();
     }
 
     /// Saves what is left and stops the writer thread.
     pub async fn close(&self) {
-        {
-            let mut changes = lock(&self.changes);
-            changes.generation += 1;
-            changes.closed = true;
-        }
-        self.changed.notify_one();
-        let writer = lock(&self.writer).take();
+        let writer = {
+            let mut state = self.lock();
+            state.changed();
+            // Dropping the sender lets the writer end after this last save.
+            state.wake = None;
+            state.writer.take()
+        };
         if let Some(writer) = writer {
             let _ = tokio::task::spawn_blocking(move || writer.join()).await;
         }
     }
 
-    /// Tells the writer there is something new to save (called for every
-    /// answer delivered, so a ledger in memory skips it).
-    fn touch(&self) -> u64 {
-        if !self.persisted {
-            return 0;
-        }
-        let generation = {
-            let mut changes = lock(&self.changes);
-            changes.generation += 1;
-            changes.generation
-        };
-        self.changed.notify_one();
-        generation
-    }
-
+    /// Waits (at most 2 s) until `generation` is on disk; at once for a
+    /// ledger in memory.
     async fn until_saved(&self, generation: u64) {
-        if !self.persisted {
+        if self.lock().wake.is_none() {
             return;
         }
         let mut saved = self.saved.subscribe();
@@ -233,73 +241,73 @@ impl Ledger {
         }
     }
 
-    fn write_loop(&self, mut connection: Connection) {
-        let mut saved = 0;
+    /// The writer thread: one commit of the latest state per wake-up.
+    fn write_loop(&self, mut connection: Connection, mut woken: mpsc::Receiver<()>) {
         let mut failures = 0u64;
-        loop {
-            let (generation, closed) = {
-                let mut changes = lock(&self.changes);
-                while changes.generation == saved && !changes.closed {
-                    changes = self
-                        .changed
-                        .wait(changes)
-                        .unwrap_or_else(|poisoned| poisoned.into_inner());
-                }
-                (changes.generation, changes.closed)
-            };
-            if generation != saved {
-                let pending = self.pending();
-                let report = self.report();
-                match save(&mut connection, pending, report.as_ref()) {
+        while woken.blocking_recv().is_some() {
+            loop {
+                let (owed, generation, closing) = {
+                    let state = self.lock();
+                    (state.owed.clone(), state.generation, state.wake.is_none())
+                };
+                match save(&mut connection, &owed) {
                     Ok(()) => {
-                        debug!("Avisos pendientes guardados: {pending}");
-                        saved = generation;
+                        debug!("Avisos pendientes guardados: {}", owed.pending);
                         failures = 0;
-                        self.saved.send_replace(saved);
+                        self.saved.send_replace(generation);
+                        break;
                     }
                     Err(err) => {
                         failures += 1;
                         if retry::worth_reporting(failures) {
                             warn!("No se pudieron guardar los avisos pendientes ({err}); reintentando");
                         }
-                        if closed {
+                        if closing {
                             return;
                         }
                         std::thread::sleep(Duration::from_millis(100));
-                        continue;
                     }
                 }
-            }
-            if closed {
-                return;
             }
         }
     }
 }
 
-fn load(connection: &Connection) -> rusqlite::Result<(u64, Option<Report>)> {
+impl State {
+    /// Marks a change to be saved and wakes the writer; returns the
+    /// change's generation.
+    fn changed(&mut self) -> u64 {
+        self.generation += 1;
+        if let Some(wake) = &self.wake {
+            // Full: a wake-up is already waiting, and it will save this too.
+            let _ = wake.try_send(());
+        }
+        self.generation
+    }
+}
+
+fn load(connection: &Connection) -> rusqlite::Result<Owed> {
     let (pending, key, cantidad): (i64, Option<String>, Option<i64>) = connection.query_row(
         "SELECT pendientes, clave, cantidad FROM avisos WHERE id = 1",
         [],
         |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
     )?;
-    let report = key.zip(cantidad).map(|(key, cantidad)| Report {
+    let notice = key.zip(cantidad).map(|(key, cantidad)| Notice {
         key,
         cantidad: u64::try_from(cantidad).unwrap_or(1),
     });
-    Ok((u64::try_from(pending).unwrap_or(0), report))
+    Ok(Owed {
+        pending: u64::try_from(pending).unwrap_or(0),
+        notice,
+    })
 }
 
-fn save(
-    connection: &mut Connection,
-    pending: u64,
-    report: Option<&Report>,
-) -> rusqlite::Result<()> {
-    let pending = i64::try_from(pending).unwrap_or(i64::MAX);
-    let (key, cantidad) = match report {
-        Some(report) => (
-            Some(report.key.as_str()),
-            Some(i64::try_from(report.cantidad).unwrap_or(i64::MAX)),
+fn save(connection: &mut Connection, owed: &Owed) -> rusqlite::Result<()> {
+    let pending = i64::try_from(owed.pending).unwrap_or(i64::MAX);
+    let (key, cantidad) = match &owed.notice {
+        Some(notice) => (
+            Some(notice.key.as_str()),
+            Some(i64::try_from(notice.cantidad).unwrap_or(i64::MAX)),
         ),
         None => (None, None),
     };
@@ -313,9 +321,10 @@ fn save(
 
 /// Only for tests of this module: what is on disk.
 #[cfg(test)]
-fn read_back(data_dir: &Path) -> (u64, Option<Report>) {
+fn read_back(data_dir: &Path) -> (u64, Option<Notice>) {
     let connection = Connection::open(data_dir.join(ledger_file(PORT))).unwrap();
-    load(&connection).unwrap()
+    let owed = load(&connection).unwrap();
+    (owed.pending, owed.notice)
 }
 
 #[cfg(test)]
@@ -333,13 +342,13 @@ mod tests {
     }
 
     #[test]
-    fn what_is_owed_and_the_report_in_flight_survive_a_restart() {
+    fn what_is_owed_and_the_notice_in_flight_survive_a_restart() {
         let dir = tempfile::tempdir().unwrap();
         runtime().block_on(async {
             let ledger = Ledger::open(dir.path(), PORT).unwrap();
             assert_eq!(ledger.add(7, 100), 7);
             ledger
-                .begin(Report {
+                .begin(Notice {
                     key: "docencio-x-1".into(),
                     cantidad: 7,
                 })
@@ -351,7 +360,7 @@ mod tests {
             read_back(dir.path()),
             (
                 9,
-                Some(Report {
+                Some(Notice {
                     key: "docencio-x-1".into(),
                     cantidad: 7
                 })
@@ -360,7 +369,7 @@ mod tests {
         runtime().block_on(async {
             let ledger = Ledger::open(dir.path(), PORT).unwrap();
             assert_eq!(ledger.pending(), 9);
-            assert_eq!(ledger.report().unwrap().key, "docencio-x-1");
+            assert_eq!(ledger.notice().unwrap().key, "docencio-x-1");
             ledger.acknowledged(7);
             ledger.close().await;
         });

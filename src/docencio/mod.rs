@@ -3,11 +3,22 @@
 //! It answers `Contenido` itself, forwards `Tarea` and `Pregunta Dificil`
 //! over long-lived connections to Tareo shared by all students
 //! ([`tareo_link`]), wraps what comes back, and after the student has its
-//! answer tells Profesor that one more question was answered ([`notifier`]),
-//! keeping what it still owes Profesor on disk ([`ledger`]).
+//! answer tells Profesor that one more question was answered ([`notifier`],
+//! whose rules are in [`delivery`]), keeping what it still owes Profesor on
+//! disk ([`ledger`]).
+//!
+//! Docencio's counting rule lives here, in [`Docencio::delivered`]: a
+//! forwarded question (`Tarea`, `Pregunta Dificil`) whose student got a real
+//! answer is counted; `Contenido` and `Error: ...` answers are not.
 
+pub mod anuncios;
+pub mod args;
+pub mod delivery;
 pub mod ledger;
+pub mod material;
 pub mod notifier;
+pub mod sala;
+pub mod sala_relay;
 pub mod tareo_link;
 
 use std::future::Future;
@@ -20,22 +31,39 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
-use crate::profesor::ProfesorClient;
-use crate::server::{serve, PendingAnswer, Responder, ServerLimits};
-use crate::stats::{report_to_profesor, RoleStats};
+pub use args::Args;
+
+use crate::api::{ProfesorClient, ProfesorError, DEFAULT_PROFESOR_URL};
+use crate::role_counters::{send_informes, RoleCounters};
+use crate::server::{serve, ClientSession, Delivered, PendingAnswer, Responder, ServerLimits};
+use crate::store::StoreError;
 use crate::telemetry::QuestionId;
 use crate::wire::texts::{CONTENIDO_ANSWER, ERROR_PREFIX, RELAYED_PREFIX};
-use crate::wire::{Answer, Question, Refusal};
+use crate::wire::{Answer, Question, Refusal, DEFAULT_TAREO_ADDR};
 use ledger::Ledger;
 use notifier::Notifier;
+use sala::Sala;
 use tareo_link::TareoLink;
+
+/// Why Docencio could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Profesor(#[from] ProfesorError),
+    #[error(transparent)]
+    Ledger(#[from] StoreError),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
 
 /// Docencio's configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Tareo's address (HOST:PORT), resolved at every connection attempt.
+    /// Tareo's address (HOST:PORT), or several Tareos' separated by commas;
+    /// resolved at every connection attempt.
     pub tareo_addr: String,
-    /// Profesor's base URL, told of every answered question.
+    /// Profesor's base URL, told of every answered question; or several
+    /// replicas', separated by commas.
     pub profesor_url: String,
     /// Long-lived connections to Tareo shared by all students.
     pub tareo_connections: usize,
@@ -48,18 +76,21 @@ pub struct Config {
     /// included), in a file named by the listening port; `None` keeps it in
     /// memory only.
     pub data_dir: Option<PathBuf>,
+    /// Sent to Profesor as `Authorization: Bearer`, when it asks for one.
+    pub token: Option<String>,
     pub limits: ServerLimits,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Config {
-            tareo_addr: crate::config::DEFAULT_TAREO_BIND.to_owned(),
-            profesor_url: crate::config::DEFAULT_PROFESOR_URL.to_owned(),
+            tareo_addr: DEFAULT_TAREO_ADDR.to_owned(),
+            profesor_url: DEFAULT_PROFESOR_URL.to_owned(),
             tareo_connections: 1,
             answer_timeout: Duration::from_secs(5),
             max_pending_notifications: DEFAULT_MAX_PENDING_NOTIFICATIONS,
             data_dir: None,
+            token: None,
             limits: ServerLimits::default(),
         }
     }
@@ -79,8 +110,13 @@ pub async fn run(
     listener: TcpListener,
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<()> {
-    let profesor = ProfesorClient::new(&config.profesor_url, config.answer_timeout)?;
+) -> Result<(), Error> {
+    let profesor = ProfesorClient::new(
+        &config.profesor_url,
+        config.answer_timeout,
+        config.token.as_deref(),
+    )?;
+    crate::server::warn_if_reachable("Docencio", listener.local_addr()?);
     let ledger = match &config.data_dir {
         Some(data_dir) => Ledger::open(data_dir, listener.local_addr()?.port())?,
         None => {
@@ -93,19 +129,45 @@ pub async fn run(
     // still need them while they drain.
     let stop_background = CancellationToken::new();
     let background = TaskTracker::new();
-    let stats = Arc::new(RoleStats::new("docencio"));
+    let counters = Arc::new(RoleCounters::new("docencio"));
     let tareo = TareoLink::start(
         &config.tareo_addr,
         config.tareo_connections,
         config.answer_timeout,
         config.limits.max_frame,
-        stats.clone(),
-        stop_background.clone(),
+        counters.clone(),
+        tareo_link::Stopping {
+            serving: stop_serving.clone(),
+            links: stop_background.clone(),
+        },
         &background,
     );
-    background.spawn(report_to_profesor(
+    let run = counters.run_label();
+    let sala = Arc::new(Sala::new(
+        sala_relay::start(
+            profesor.clone(),
+            run.clone(),
+            stop_background.clone(),
+            &background,
+        ),
+        counters.clone(),
+        material::MaterialDesk::new(crate::api::MaterialClient::new(
+            &config.profesor_url,
+            config.token.as_deref(),
+            config.answer_timeout,
+        )?),
+    ));
+    background.spawn(anuncios::follow(
+        profesor.replica_urls(),
+        run,
+        counters.started_ms(),
+        config.answer_timeout,
+        sala.clone(),
+        stop_background.clone(),
+    ));
+    background.spawn(send_informes(
         profesor.clone(),
-        stats.clone(),
+        counters.clone(),
         listener.local_addr()?,
         stop_background.clone(),
     ));
@@ -124,7 +186,8 @@ pub async fn run(
     let docencio = Arc::new(Docencio {
         tareo,
         notifier,
-        stats,
+        counters,
+        sala,
     });
     let served = serve(listener, docencio, config.limits, stop_serving).await;
     stop_background.cancel();
@@ -142,18 +205,25 @@ pub async fn run(
 struct Docencio {
     tareo: Arc<TareoLink>,
     notifier: Arc<Notifier>,
-    stats: Arc<RoleStats>,
+    counters: Arc<RoleCounters>,
+    sala: Arc<Sala>,
 }
 
 impl Responder for Docencio {
-    fn stats(&self) -> &RoleStats {
-        &self.stats
+    fn counters(&self) -> &RoleCounters {
+        &self.counters
+    }
+
+    /// Every student is in the sala: announcements reach it, and its
+    /// mensajes (chat) are the sala's.
+    fn open_session(&self, _peer: std::net::SocketAddr) -> Option<Box<dyn ClientSession>> {
+        Some(Box::new(self.sala.join()))
     }
 
     fn answer(&self, _id: QuestionId, question: Question) -> PendingAnswer {
         match question {
             Question::Contenido => {
-                Box::pin(std::future::ready(Answer::Local(CONTENIDO_ANSWER.into())))
+                Box::pin(std::future::ready(Answer::Real(CONTENIDO_ANSWER.into())))
             }
             Question::Tarea | Question::PreguntaDificil => {
                 let tareo = self.tareo.clone();
@@ -162,18 +232,29 @@ impl Responder for Docencio {
         }
     }
 
-    fn delivered(&self, relayed: &[QuestionId]) {
-        self.notifier.record(relayed);
+    /// Tells Profesor about every answer it counts (see the module's doc).
+    fn delivered(&self, answers: &[Delivered]) {
+        let counted = answers.iter().filter(|a| is_counted(a)).map(|a| a.id);
+        self.notifier.record(counted);
     }
 }
 
+/// Docencio's counting rule: a forwarded question that got a real answer.
+fn is_counted(answer: &Delivered) -> bool {
+    answer.real
+        && matches!(
+            answer.question,
+            Some(Question::Tarea | Question::PreguntaDificil)
+        )
+}
+
 /// Wraps Tareo's answer for the student. An `Error: ...` from Tareo (for
-/// example Profesor down) is passed on as it is, and is not counted. The
-/// notebook's Tareo pads its answers with a space; it is trimmed.
+/// example Profesor down) is passed on as it is. The notebook's Tareo pads
+/// its answers with a space; it is trimmed.
 fn relay(from_tareo: Result<String, Refusal>) -> Answer {
     match from_tareo {
-        Ok(text) if text.starts_with(ERROR_PREFIX) => Answer::Refused(Refusal::Relayed(text)),
-        Ok(text) => Answer::Relayed(format!("{RELAYED_PREFIX}{}", text.trim())),
+        Ok(text) if text.starts_with(ERROR_PREFIX) => Answer::Refused(Refusal::Downstream(text)),
+        Ok(text) => Answer::Real(format!("{RELAYED_PREFIX}{}", text.trim()).into()),
         Err(refusal) => Answer::Refused(refusal),
     }
 }
@@ -187,16 +268,33 @@ mod tests {
     fn wraps_and_trims_tareos_answer() {
         assert_eq!(
             relay(Ok(" No puedes usar esa libreria".into())),
-            Answer::Relayed("Respuesta del Tareo o Profesor: No puedes usar esa libreria".into())
+            Answer::Real("Respuesta del Tareo o Profesor: No puedes usar esa libreria".into())
         );
     }
 
     #[test]
-    fn passes_tareos_errors_on_uncounted() {
+    fn counts_forwarded_questions_with_a_real_answer_only() {
+        let id = QuestionId {
+            client: "127.0.0.1:5000".parse().unwrap(),
+            number: 1,
+        };
+        let delivered = |question, real| Delivered { id, question, real };
+        assert!(is_counted(&delivered(Some(Question::Tarea), true)));
+        assert!(is_counted(&delivered(
+            Some(Question::PreguntaDificil),
+            true
+        )));
+        assert!(!is_counted(&delivered(Some(Question::Contenido), true)));
+        assert!(!is_counted(&delivered(Some(Question::Tarea), false)));
+        assert!(!is_counted(&delivered(None, false)));
+    }
+
+    #[test]
+    fn passes_tareos_errors_on() {
         let text = "Error: Profesor no está disponible (x)".to_owned();
         assert_eq!(
             relay(Ok(text.clone())),
-            Answer::Refused(Refusal::Relayed(text))
+            Answer::Refused(Refusal::Downstream(text))
         );
         let down = Refusal::Unavailable {
             peer: Peer::Tareo,

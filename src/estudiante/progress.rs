@@ -4,9 +4,9 @@
 //! by line logs a progress line every few seconds instead; anything else
 //! (a script reading a pipe) gets only the summary at the end.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -15,7 +15,6 @@ use tokio::time::{sleep, Instant};
 use tracing::info;
 
 use super::Config;
-use crate::telemetry;
 
 /// How often a class too large or too fast to follow line by line logs its
 /// progress when it asks forever.
@@ -49,7 +48,7 @@ impl ProgressDisplay {
                 let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
                 bar.set_style(bar_style());
                 // Log lines step around the bar instead of breaking it.
-                telemetry::show_progress_bar(Some(bar.clone()));
+                show_progress_bar(Some(bar.clone()));
                 let task = tokio::spawn(update_bar(bar.clone(), progress));
                 ProgressDisplay {
                     task: Some(task),
@@ -73,9 +72,43 @@ impl ProgressDisplay {
             task.abort();
         }
         if let Some(bar) = self.bar {
-            telemetry::show_progress_bar(None);
+            show_progress_bar(None);
             bar.finish_and_clear();
         }
+    }
+}
+
+/// The progress bar on the terminal, if one is shown: log lines are
+/// written around it (it is hidden for the write and drawn again after).
+static PROGRESS_BAR: RwLock<Option<ProgressBar>> = RwLock::new(None);
+
+/// Makes log lines step around `bar` (`None`: write them plainly again).
+fn show_progress_bar(bar: Option<ProgressBar>) {
+    *PROGRESS_BAR.write().unwrap_or_else(|p| p.into_inner()) = bar;
+}
+
+/// Standard error, written around the progress bar when one is shown: the
+/// student's log writer (see `telemetry::init_with_writer`). The fmt layer
+/// hands over each line in one `write`.
+pub struct LogWriter;
+
+/// The student's log writer, for `telemetry::init_with_writer`.
+pub fn log_writer() -> LogWriter {
+    LogWriter
+}
+
+impl Write for LogWriter {
+    fn write(&mut self, line: &[u8]) -> std::io::Result<usize> {
+        let bar = PROGRESS_BAR.read().unwrap_or_else(|p| p.into_inner());
+        match bar.as_ref() {
+            Some(bar) => bar.suspend(|| std::io::stderr().write_all(line))?,
+            None => std::io::stderr().write_all(line)?,
+        }
+        Ok(line.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
     }
 }
 

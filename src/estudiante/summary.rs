@@ -13,7 +13,7 @@ fn latency_histogram() -> Histogram<u64> {
 
 /// One student's counts.
 #[derive(Debug, Clone)]
-pub struct StudentReport {
+pub struct StudentTally {
     pub sent: u64,
     /// Answers received (real, error or wrong).
     pub answers: u64,
@@ -30,12 +30,16 @@ pub struct StudentReport {
     pub unanswered: u64,
     /// Connections opened (more than one means Docencio went away).
     pub connections: u64,
+    /// Profesor's announcements received.
+    pub announcements: u64,
+    /// Chat lines of other students received (named students).
+    pub chat_heard: u64,
     latency: Histogram<u64>,
 }
 
-impl StudentReport {
+impl StudentTally {
     pub fn new() -> Self {
-        StudentReport {
+        StudentTally {
             sent: 0,
             answers: 0,
             errors: 0,
@@ -44,6 +48,8 @@ impl StudentReport {
             lost: 0,
             unanswered: 0,
             connections: 0,
+            announcements: 0,
+            chat_heard: 0,
             latency: latency_histogram(),
         }
     }
@@ -55,7 +61,7 @@ impl StudentReport {
     }
 }
 
-impl Default for StudentReport {
+impl Default for StudentTally {
     fn default() -> Self {
         Self::new()
     }
@@ -65,7 +71,7 @@ impl Default for StudentReport {
 #[derive(Debug, Clone)]
 pub struct Summary {
     pub students: usize,
-    pub total: StudentReport,
+    pub total: StudentTally,
     pub elapsed: Duration,
 }
 
@@ -73,23 +79,25 @@ impl Summary {
     pub fn new(students: usize) -> Self {
         Summary {
             students,
-            total: StudentReport::new(),
+            total: StudentTally::new(),
             elapsed: Duration::ZERO,
         }
     }
 
-    pub fn add(&mut self, report: StudentReport) {
+    pub fn add(&mut self, tally: StudentTally) {
         let total = &mut self.total;
-        total.sent += report.sent;
-        total.answers += report.answers;
-        total.errors += report.errors;
-        total.wrong += report.wrong;
-        total.relayed += report.relayed;
-        total.lost += report.lost;
-        total.unanswered += report.unanswered;
-        total.connections += report.connections;
+        total.sent += tally.sent;
+        total.answers += tally.answers;
+        total.errors += tally.errors;
+        total.wrong += tally.wrong;
+        total.relayed += tally.relayed;
+        total.lost += tally.lost;
+        total.unanswered += tally.unanswered;
+        total.connections += tally.connections;
+        total.announcements += tally.announcements;
+        total.chat_heard += tally.chat_heard;
         // Same bounds on both sides, so adding cannot fail.
-        let _ = total.latency.add(&report.latency);
+        let _ = total.latency.add(&tally.latency);
     }
 
     pub fn finish(&mut self, elapsed: Duration) {
@@ -128,6 +136,9 @@ pub struct SummaryRecord {
     pub lost: u64,
     pub unanswered: u64,
     pub connections: u64,
+    /// Profesor's announcements received, by all the students.
+    #[serde(default)]
+    pub announcements: u64,
     pub elapsed_s: f64,
     pub answers_per_s: f64,
     pub p50_ms: f64,
@@ -150,6 +161,7 @@ impl Summary {
             lost: t.lost,
             unanswered: t.unanswered,
             connections: t.connections,
+            announcements: t.announcements,
             elapsed_s: self.elapsed.as_secs_f64(),
             answers_per_s: self.answers_per_second(),
             p50_ms: ms(self.latency(0.50)),
@@ -179,6 +191,13 @@ impl fmt::Display for Summary {
             "  de Tareo o Profesor: {} (lo que Profesor debe haber contado)",
             t.relayed
         )?;
+        if t.announcements > 0 || t.chat_heard > 0 {
+            writeln!(
+                f,
+                "  de la sala:         {} anuncio(s), {} mensaje(s) de chat",
+                t.announcements, t.chat_heard
+            )?;
+        }
         writeln!(
             f,
             "  duración:           {:.2} s, {:.1} respuestas/s",
@@ -204,12 +223,12 @@ mod tests {
     fn merges_students_and_computes_percentiles() {
         let mut summary = Summary::new(2);
         for offset in [0u64, 50] {
-            let mut report = StudentReport::new();
+            let mut tally = StudentTally::new();
             for ms in 1..=50u64 {
-                report.sent += 1;
-                report.record(Duration::from_millis(ms + offset));
+                tally.sent += 1;
+                tally.record(Duration::from_millis(ms + offset));
             }
-            summary.add(report);
+            summary.add(tally);
         }
         summary.finish(Duration::from_secs(2));
         assert_eq!(summary.total.answers, 100);

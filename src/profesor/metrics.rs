@@ -5,8 +5,8 @@
 //! Profesor's own: HTTP requests and their latency by route, questions
 //! counted (and the persisted count), hard answers given. The other roles'
 //! (questions by type, errors, connections, questions in flight, link
-//! reconnections) come from their reports (`POST /informes`, see
-//! [`crate::stats`]), labelled by role and instance.
+//! reconnections) come from their informes (`POST /informes`, see
+//! [`crate::role_counters`]), labelled by role and instance.
 
 use std::time::Duration;
 
@@ -17,7 +17,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
-use crate::stats::PorTipo;
+use crate::api::PorTipo;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct HttpLabels {
@@ -52,6 +52,13 @@ type LatencyFamily = Family<RouteLabels, Histogram, fn() -> Histogram>;
 /// 0.1 ms to about 3 s, doubling.
 fn latency_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.000_1, 2.0, 16))
+}
+
+/// Adds `more` to a counter fed from the network, stopping at `u64::MAX`:
+/// a counter that wrapped would go down. (Informes are taken one at a time,
+/// under the class state's lock.)
+fn add_saturating(counter: &Counter, more: u64) {
+    counter.inc_by(more.min(u64::MAX - counter.get()));
 }
 
 /// Every metric Profesor serves.
@@ -172,6 +179,11 @@ impl Metrics {
         self.counted.inc_by(cantidad);
     }
 
+    /// Answers this Profesor counted since it started.
+    pub fn counted_so_far(&self) -> u64 {
+        self.counted.get()
+    }
+
     pub fn hard_answer(&self) {
         self.hard_answers.inc();
     }
@@ -200,14 +212,33 @@ impl Metrics {
                     instancia: role.instancia.clone(),
                     tipo,
                 };
-                family.get_or_create(&labels).inc_by(count);
+                add_saturating(&family.get_or_create(&labels), count);
             }
         }
-        self.role_errors.get_or_create(role).inc_by(errors);
-        self.role_reconnects.get_or_create(role).inc_by(reconnects);
+        add_saturating(&self.role_errors.get_or_create(role), errors);
+        add_saturating(&self.role_reconnects.get_or_create(role), reconnects);
     }
 
-    /// A role's gauges as of its last report; all 0 for a role that went silent.
+    /// Removes every series of a role that is forgotten.
+    pub fn forget_role(&self, role: &RoleLabels) {
+        for tipo in ["Contenido", "Tarea", "Pregunta Dificil"] {
+            let labels = TypeLabels {
+                rol: role.rol.clone(),
+                instancia: role.instancia.clone(),
+                tipo,
+            };
+            self.role_questions.remove(&labels);
+            self.role_answered.remove(&labels);
+        }
+        for family in [&self.role_connections, &self.role_in_flight, &self.role_up] {
+            family.remove(role);
+        }
+        for family in [&self.role_errors, &self.role_reconnects] {
+            family.remove(role);
+        }
+    }
+
+    /// A role's gauges as of its last informe; all 0 for a role that went silent.
     pub fn role_now(&self, role: &RoleLabels, up: bool, connections: u64, in_flight: u64) {
         let (connections, in_flight) = if up { (connections, in_flight) } else { (0, 0) };
         self.role_up.get_or_create(role).set(i64::from(up));

@@ -9,25 +9,25 @@
 
 use actix_web::body::{BoxBody, EitherBody};
 use actix_web::dev::ServiceResponse;
+use actix_web::error::JsonPayloadError;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers};
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use rand::seq::IndexedRandom;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use tracing::info;
 
-use super::contador::ContadorError;
+use super::count_store::CountError;
 use super::metrics::Metrics;
-use super::Contador;
-use crate::telemetry;
+use super::{AnswerCount, CountStore};
+use crate::api::{
+    Cantidad, ErrorBody, Texto, IDEMPOTENCY_KEY, IDEMPOTENT_REPLAYED, MAX_BODY_BYTES, MAX_CANTIDAD,
+    MAX_INFORME_BYTES, MAX_KEY_LEN,
+};
+use crate::question_line;
+use crate::telemetry::for_log;
 use crate::wire::texts::{conteo_text, ANSWERS, SALUDO};
-
-/// Largest `POST /preguntas` body read; `{"cantidad": k}` needs far less.
-pub const MAX_BODY_BYTES: usize = 4 * 1024;
-
-/// Largest `cantidad` accepted in one `POST /preguntas`.
-pub const MAX_CANTIDAD: u64 = 1_000_000;
 
 /// Registers every route of the API.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -36,36 +36,24 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(get_only("/respuesta", respuesta))
         .service(
             web::resource("/preguntas")
-                .route(web::get().to(ver_preguntas))
-                .route(web::post().to(sumar_preguntas))
+                .route(web::get().to(read_count))
+                .route(web::post().to(count_answers))
                 .default_service(web::to(|| method_not_allowed("GET, POST"))),
         )
         .service(get_only("/salud", salud))
-        .configure(super::observe::configure)
+        .configure(super::class_routes::configure)
+        .configure(super::anuncios::configure)
+        .configure(super::eventos::configure)
+        .configure(super::sala_routes::configure)
+        .configure(super::roster::configure)
+        .configure(super::material::configure)
+        .configure(super::sesiones::routes::configure)
         .default_service(web::to(not_found));
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub(super) struct Saludo {
     saludo: &'static str,
-}
-
-/// The notebook's body for `/respuesta` and `/preguntas`, plus `total`.
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, utoipa::ToSchema)]
-pub struct Texto {
-    pub texto: String,
-    #[serde(rename = "método")]
-    pub metodo: String,
-    /// Only on `/preguntas`: the count as a number.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub total: Option<u64>,
-}
-
-/// The optional body of `POST /preguntas`.
-#[derive(Deserialize, utoipa::ToSchema)]
-pub(super) struct Cantidad {
-    /// Answers to count at once (1 to 1,000,000; default 1).
-    cantidad: Option<u64>,
 }
 
 /// What a client did wrong, mapped to a JSON 4xx in one place.
@@ -79,10 +67,21 @@ pub enum ApiError {
     BadKey,
     #[error("tipo de contenido no admitido: {0}; envía application/json o ningún cuerpo")]
     BadContentType(String),
+    #[error("{0}")]
+    KeyReused(CountError),
     #[error(transparent)]
-    Storage(#[from] ContadorError),
+    Storage(CountError),
     #[error("error interno: {0}")]
     Internal(String),
+}
+
+impl From<CountError> for ApiError {
+    fn from(err: CountError) -> Self {
+        match err {
+            reused @ CountError::KeyReused { .. } => ApiError::KeyReused(reused),
+            other => ApiError::Storage(other),
+        }
+    }
 }
 
 impl ResponseError for ApiError {
@@ -90,6 +89,7 @@ impl ResponseError for ApiError {
         match self {
             ApiError::BadContentType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::KeyReused(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_REQUEST,
         }
@@ -102,21 +102,15 @@ impl ResponseError for ApiError {
     }
 }
 
-/// Every error's body.
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct ErrorBody {
-    pub error: String,
-}
-
-/// The notebook's welcome.
+/// El saludo del cuaderno.
 #[utoipa::path(get, path = "/", responses((status = 200, body = Saludo)))]
 pub(super) async fn saludo() -> HttpResponse {
     HttpResponse::Ok().json(Saludo { saludo: SALUDO })
 }
 
-/// Profesor's answer to a hard question, one of four at random.
+/// La respuesta de Profesor a una pregunta difícil, una de cuatro al azar.
 #[utoipa::path(get, path = "/respuesta",
-    params(("X-Request-Id" = Option<String>, Header, description = "the question's id, echoed and logged")),
+    params(("X-Request-Id" = Option<String>, Header, description = "el id de la pregunta; se devuelve y se registra")),
     responses((status = 200, body = Texto)))]
 pub(super) async fn respuesta(metrics: web::Data<Metrics>) -> HttpResponse {
     metrics.hard_answer();
@@ -124,9 +118,7 @@ pub(super) async fn respuesta(metrics: web::Data<Metrics>) -> HttpResponse {
         .choose(&mut rand::rng())
         .copied()
         .unwrap_or(ANSWERS[0]);
-    if telemetry::budget().allow() {
-        info!("Respuesta a una pregunta difícil: {texto}");
-    }
+    question_line!(info, "Respuesta a una pregunta difícil: {texto}");
     HttpResponse::Ok().json(Texto {
         texto: texto.to_owned(),
         metodo: "GET".to_owned(),
@@ -134,68 +126,54 @@ pub(super) async fn respuesta(metrics: web::Data<Metrics>) -> HttpResponse {
     })
 }
 
-/// How many questions have been answered so far.
+/// Cuántas preguntas se han respondido (desde que se creó la carpeta de datos).
 #[utoipa::path(get, path = "/preguntas",
     responses((status = 200, body = Texto), (status = 503, body = ErrorBody)))]
-pub(super) async fn ver_preguntas(contador: web::Data<Contador>) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(conteo(contador.total()?, "GET")))
+pub(super) async fn read_count(count: web::Data<AnswerCount>) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(conteo(count.total().await?, "GET")))
 }
 
-/// Counts one more answered question (no body), or `cantidad` at once.
+/// Cuenta una pregunta respondida más (sin cuerpo), o `cantidad` a la vez.
 #[utoipa::path(post, path = "/preguntas",
     request_body(content = Option<Cantidad>, content_type = "application/json"),
     params(
-        ("Idempotency-Key" = Option<String>, Header, description = "a repeated key is answered with the first result and counts nothing again"),
-        ("X-Request-Id" = Option<String>, Header, description = "the ids of the questions counted, echoed and logged"),
+        ("Idempotency-Key" = Option<String>, Header, description = "una clave repetida recibe el primer resultado y no cuenta nada de nuevo"),
+        ("X-Request-Id" = Option<String>, Header, description = "los ids de las preguntas contadas; se devuelve y se registra"),
     ),
     responses(
         (status = 200, body = Texto),
         (status = 400, body = ErrorBody),
         (status = 413, body = ErrorBody),
         (status = 415, body = ErrorBody),
+        (status = 422, body = ErrorBody, description = "una Idempotency-Key ya usada para otra cantidad"),
         (status = 503, body = ErrorBody),
     ))]
-pub(super) async fn sumar_preguntas(
+pub(super) async fn count_answers(
     request: HttpRequest,
     body: web::Bytes,
-    contador: web::Data<Contador>,
+    count: web::Data<AnswerCount>,
     metrics: web::Data<Metrics>,
 ) -> Result<HttpResponse, ApiError> {
     let key = idempotency_key(&request)?;
     let cantidad = parse_cantidad(request.headers().get(header::CONTENT_TYPE), &body)?;
-    let suma = contador.sumar(cantidad, key).await?;
+    let counted = count.count(cantidad, key).await?;
     let mut response = HttpResponse::Ok();
-    if suma.repetida {
+    if counted.replayed {
         info!(
             "Aviso repetido (Idempotency-Key {}): no se cuenta de nuevo",
-            key.unwrap_or_default()
+            for_log(key.unwrap_or_default())
         );
         response.insert_header((IDEMPOTENT_REPLAYED, "true"));
     } else {
         metrics.counted(cantidad);
-        if telemetry::budget().allow() {
-            info!(
-                "Contador de preguntas actualizado (+{cantidad}): {}",
-                conteo_text(suma.total)
-            );
-        }
+        question_line!(
+            info,
+            "Contador de preguntas actualizado (+{cantidad}): {}",
+            conteo_text(counted.total)
+        );
     }
-    Ok(response.json(conteo(suma.total, "POST")))
+    Ok(response.json(conteo(counted.total, "POST")))
 }
-
-/// Names the question(s) a request is about, so Profesor's log line
-/// carries the id the other roles logged; echoed in every response, and
-/// made up (`profesor-N`) when a client sends none.
-pub const REQUEST_ID: &str = "X-Request-Id";
-
-/// Names the header that lets a client retry a `POST /preguntas` safely.
-pub const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
-
-/// Set on the answer to a repeated key, which counted nothing.
-pub const IDEMPOTENT_REPLAYED: &str = "Idempotent-Replayed";
-
-/// Longest idempotency key accepted.
-pub const MAX_KEY_LEN: usize = 200;
 
 fn idempotency_key(request: &HttpRequest) -> Result<Option<&str>, ApiError> {
     let Some(value) = request.headers().get(IDEMPOTENCY_KEY) else {
@@ -207,11 +185,18 @@ fn idempotency_key(request: &HttpRequest) -> Result<Option<&str>, ApiError> {
     }
 }
 
-/// Health: the count can be read.
+/// Salud: el conteo se puede leer.
 #[utoipa::path(get, path = "/salud",
-    responses((status = 200, description = "`{\"estado\": \"ok\", \"total\": N}`"), (status = 503, body = ErrorBody)))]
-pub(super) async fn salud(contador: web::Data<Contador>) -> Result<HttpResponse, ApiError> {
-    let total = contador.total()?;
+    responses((status = 200, description = "`{\"estado\": \"ok\", \"total\": N}`"), (status = 503, description = "`{\"estado\": \"degradado\", ...}` mientras no se puede guardar el conteo, o el conteo no se puede leer")))]
+pub(super) async fn salud(count: web::Data<AnswerCount>) -> Result<HttpResponse, ApiError> {
+    let total = count.total().await?;
+    if count.is_failing() {
+        return Ok(HttpResponse::ServiceUnavailable().json(serde_json::json!({
+            "estado": "degradado",
+            "total": total,
+            "error": "el último intento de guardar el conteo falló; los avisos se rechazan (503) hasta que se pueda escribir",
+        })));
+    }
     Ok(HttpResponse::Ok().json(serde_json::json!({"estado": "ok", "total": total})))
 }
 
@@ -264,7 +249,7 @@ async fn not_found(req: HttpRequest) -> HttpResponse {
 
 /// A route that answers only `GET`; any other method gets a JSON 405
 /// with `Allow: GET`.
-pub(super) fn get_only<F, Args>(path: &str, handler: F) -> actix_web::Resource
+pub(crate) fn get_only<F, Args>(path: &str, handler: F) -> actix_web::Resource
 where
     F: actix_web::Handler<Args>,
     Args: actix_web::FromRequest + 'static,
@@ -275,11 +260,39 @@ where
         .default_service(web::to(|| method_not_allowed("GET")))
 }
 
-pub(super) async fn method_not_allowed(allow: &'static str) -> HttpResponse {
+pub(crate) async fn method_not_allowed(allow: &'static str) -> HttpResponse {
     HttpResponse::MethodNotAllowed()
         .insert_header((header::ALLOW, allow))
         .json(ErrorBody {
             error: format!("método no permitido aquí; se permite: {allow}"),
+        })
+}
+
+/// How a route takes a JSON body of at most `limit` bytes, refusing what it
+/// can't take in Spanish, as the JSON error every route gives: 415 for
+/// another content type, 413 past the limit, 400 for a body that is not
+/// `what` ("un informe", "un anuncio"...).
+pub(super) fn json_body(limit: usize, what: &'static str) -> web::JsonConfig {
+    web::JsonConfig::default()
+        .limit(limit)
+        .error_handler(move |err, _| {
+            let (status, detail) = match &err {
+                JsonPayloadError::ContentType => (
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    format!("{what} se envía como application/json"),
+                ),
+                JsonPayloadError::Overflow { .. }
+                | JsonPayloadError::OverflowKnownLength { .. } => (
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!("cuerpo demasiado grande (máximo {limit} bytes para {what})"),
+                ),
+                JsonPayloadError::Deserialize(cause) => {
+                    (StatusCode::BAD_REQUEST, format!("no es {what}: {cause}"))
+                }
+                other => (StatusCode::BAD_REQUEST, format!("{what} ilegible: {other}")),
+            };
+            let response = HttpResponse::build(status).json(ErrorBody { error: detail });
+            actix_web::error::InternalError::from_response(err, response).into()
         })
 }
 
@@ -306,7 +319,7 @@ fn to_json_error<B: 'static>(
     let status = res.status();
     let detail = if status == StatusCode::PAYLOAD_TOO_LARGE {
         if res.request().path() == "/informes" {
-            let limit = super::observe::MAX_REPORT_BYTES;
+            let limit = MAX_INFORME_BYTES;
             format!("cuerpo demasiado grande (máximo {limit} bytes para un informe)")
         } else {
             format!("cuerpo demasiado grande (máximo {MAX_BODY_BYTES} bytes); se espera {{\"cantidad\": k}} o ningún cuerpo")
@@ -373,7 +386,7 @@ mod tests {
     }
 
     #[test]
-    fn texto_uses_the_accented_key() {
+    fn the_count_uses_the_accented_key_and_a_numeric_total() {
         let json = serde_json::to_value(conteo(3, "POST")).unwrap();
         assert_eq!(
             json,

@@ -41,7 +41,7 @@ pub enum Refusal {
     /// A peer downstream could not be reached, failed, or did not answer in time.
     Unavailable { peer: Peer, detail: String },
     /// An `Error: ...` answer that came from downstream, passed on as it was.
-    Relayed(String),
+    Downstream(String),
 }
 
 const VALID: &str = "válidas: Contenido, Tarea, Pregunta Dificil";
@@ -68,21 +68,23 @@ impl fmt::Display for Refusal {
             Refusal::Unavailable { peer, detail } => {
                 write!(f, "{ERROR_PREFIX}{peer} no está disponible ({detail})")
             }
-            Refusal::Relayed(text) => f.write_str(text),
+            Refusal::Downstream(text) => f.write_str(text),
         }
     }
 }
 
-/// What a server sends back for one question.
+/// What a server sends back for one question. Which answers Profesor
+/// counts is the role's business (Docencio's rule), not the answer's.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Answer {
-    /// A real answer given by this role itself; the fixed texts are
-    /// borrowed, so answering them allocates nothing.
-    Local(Cow<'static, str>),
-    /// A real answer obtained from downstream: the kind Profesor counts.
-    Relayed(String),
-    /// An `Error: ...` answer; never counted.
+    /// A real answer; the fixed texts are borrowed, so answering them
+    /// allocates nothing.
+    Real(Cow<'static, str>),
+    /// An `Error: ...` answer.
     Refused(Refusal),
+    /// The answer to a mensaje (a JSON frame, [`super::mensaje`]), not to
+    /// a question: it goes out in order with the others.
+    Mensaje(Bytes),
 }
 
 impl Answer {
@@ -90,10 +92,16 @@ impl Answer {
     /// text is not copied).
     pub fn into_frame(self) -> Bytes {
         match self {
-            Answer::Local(Cow::Borrowed(text)) => Bytes::from_static(text.as_bytes()),
-            Answer::Local(Cow::Owned(text)) | Answer::Relayed(text) => Bytes::from(text),
+            Answer::Real(Cow::Borrowed(text)) => Bytes::from_static(text.as_bytes()),
+            Answer::Real(Cow::Owned(text)) => Bytes::from(text),
             Answer::Refused(refusal) => Bytes::from(refusal.to_string()),
+            Answer::Mensaje(frame) => frame,
         }
+    }
+
+    /// True for a real answer (or a mensaje's), false for an `Error: ...`.
+    pub fn is_real(&self) -> bool {
+        !matches!(self, Answer::Refused(_))
     }
 }
 
@@ -101,9 +109,9 @@ impl Answer {
 impl std::fmt::Display for Answer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Answer::Local(text) => f.write_str(text),
-            Answer::Relayed(text) => f.write_str(text),
+            Answer::Real(text) => f.write_str(text),
             Answer::Refused(refusal) => refusal.fmt(f),
+            Answer::Mensaje(frame) => f.write_str(&String::from_utf8_lossy(frame)),
         }
     }
 }

@@ -5,15 +5,19 @@
 
 use std::io;
 
-use tokio_util::codec::{length_delimited::LengthDelimitedCodecError, LengthDelimitedCodec};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+use tokio_util::codec::{
+    length_delimited::LengthDelimitedCodecError, FramedRead, FramedWrite, LengthDelimitedCodec,
+};
 
 /// Default largest frame body accepted, in bytes (the contract's 64 KiB).
 pub const DEFAULT_MAX_FRAME: usize = 64 * 1024;
 
 /// Starting size of a connection's read and write buffers; they grow for
-/// longer frames. Questions and answers are a few dozen bytes, and the
-/// codec's default (8 KiB each) made 10,000 connected students cost
-/// Docencio 117 MiB instead of 39.
+/// longer frames. Questions and answers are a few dozen bytes, and with the
+/// codec's default (8 KiB each) the buffers of a class of thousands of
+/// connected students were most of Docencio's memory.
 pub const CONNECTION_BUFFER: usize = 128;
 
 /// Bytes of frames buffered before they are written even mid-burst (the
@@ -31,6 +35,48 @@ pub fn frame_codec(max_frame: usize) -> LengthDelimitedCodec {
         .big_endian()
         .max_frame_length(max_frame)
         .new_codec()
+}
+
+/// Frames read from one TCP connection.
+pub type FrameReader = FramedRead<OwnedReadHalf, LengthDelimitedCodec>;
+
+/// Frames written to one TCP connection.
+pub type FrameWriter = FramedWrite<OwnedWriteHalf, LengthDelimitedCodec>;
+
+/// How big a connection's buffers start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Buffers {
+    /// [`CONNECTION_BUFFER`]: one of thousands of connections (a student's,
+    /// or a server's for one student), each carrying a few short frames.
+    Small,
+    /// The codec's default (8 KiB): one of a few busy links carrying the
+    /// questions of many students (Docencio's links to Tareo).
+    Link,
+}
+
+/// The one way a TCP connection becomes framed, on every side of every
+/// link: Nagle off (a question or answer is one small write that must go
+/// now), reads refused past `max_read` bytes, and a burst of writes flushed
+/// in one `write` however small the buffer started.
+pub fn split_framed(
+    stream: TcpStream,
+    max_read: usize,
+    buffers: Buffers,
+) -> (FrameReader, FrameWriter) {
+    // Only fails on a socket already closed, which the first read reports.
+    let _ = stream.set_nodelay(true);
+    let capacity = match buffers {
+        Buffers::Small => CONNECTION_BUFFER,
+        Buffers::Link => WRITE_BURST,
+    };
+    let (read_half, write_half) = stream.into_split();
+    let reader = FramedRead::with_capacity(read_half, frame_codec(max_read), capacity);
+    // What we write is ours and bounded by its own rules; the encoder
+    // never refuses it.
+    let mut writer =
+        FramedWrite::with_capacity(write_half, frame_codec(u32::MAX as usize), capacity);
+    writer.set_backpressure_boundary(WRITE_BURST);
+    (reader, writer)
 }
 
 /// True when a decode error means "declared length over the limit": the only

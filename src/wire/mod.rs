@@ -7,12 +7,21 @@
 
 mod answer;
 pub mod codec;
+pub mod mensaje;
 mod question;
 pub mod texts;
 
 pub use answer::{Answer, Peer, Refusal};
-pub use codec::frame_codec;
+pub use codec::{frame_codec, split_framed, Buffers, FrameReader, FrameWriter};
 pub use question::Question;
+
+/// Tareo's address when none is given: where Tareo listens and where
+/// Docencio looks for it.
+pub const DEFAULT_TAREO_ADDR: &str = "127.0.0.1:4445";
+
+/// Docencio's address when none is given: where Docencio listens and where
+/// students look for it.
+pub const DEFAULT_DOCENCIO_ADDR: &str = "127.0.0.1:4446";
 
 /// A network error in the course's language: the common cases a student
 /// sees when a peer is down, in Spanish; anything else as the system says it.
@@ -30,14 +39,18 @@ pub fn describe_io_error(err: &std::io::Error) -> String {
     }
 }
 
-/// A frame body as a log line shows it: lossy UTF-8, at most 80 chars, so a
-/// 64 KiB question or binary noise never floods a terminal.
+/// A frame body as a log line shows it: lossy UTF-8, control characters
+/// escaped, at most 80 chars, so a 64 KiB question or binary noise never
+/// floods a terminal or forges a line.
 pub fn preview(body: &[u8]) -> String {
     const LIMIT: usize = 80;
     let text = String::from_utf8_lossy(&body[..body.len().min(LIMIT * 4)]);
+    // Control characters escaped: a question with a `\n` must not forge a
+    // log line of its own.
+    let shown = |text: &str| crate::telemetry::for_log(text);
     match text.char_indices().nth(LIMIT) {
-        Some((cut, _)) => format!("{}…", &text[..cut]),
-        None if body.len() > LIMIT * 4 => format!("{text}…"),
-        None => text.into_owned(),
+        Some((cut, _)) => format!("{}…", shown(&text[..cut])),
+        None if body.len() > LIMIT * 4 => format!("{}…", shown(&text)),
+        None => shown(&text),
     }
 }

@@ -7,6 +7,10 @@ pub const CONTENIDO_ANSWER: &str = "Docencio: respondiendo pregunta de contenido
 /// from Profesor).
 pub const RELAYED_PREFIX: &str = "Respuesta del Tareo o Profesor: ";
 
+/// How Profesor's announcements reach a student that never sent a
+/// mensaje (the notebook's), as a plain text frame.
+pub const ANNOUNCEMENT_PREFIX: &str = "Anuncio del Profesor: ";
+
 /// Tareo's and Profesor's shared list of answers. The notebook's Tareo list
 /// has a leading space on each; the contract fixes them without it.
 pub const ANSWERS: [&str; 4] = [

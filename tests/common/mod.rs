@@ -3,7 +3,10 @@
 
 #![allow(dead_code)] // each test file uses its own subset
 
+pub mod herramientas;
+pub mod postgres;
 pub mod procesos;
+pub mod red;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -72,7 +75,10 @@ pub struct ProfesorHandle {
     pub url: String,
     pub addr: SocketAddr,
     pub running: Running,
-    pub data_dir: tempfile::TempDir,
+    /// Shared with Profesor's task, so the folder is removed only once both
+    /// the test and Profesor are done with it (a folder removed under a
+    /// running Profesor was left behind, recreated, in /tmp).
+    pub data_dir: std::sync::Arc<tempfile::TempDir>,
 }
 
 pub async fn start_profesor() -> ProfesorHandle {
@@ -85,17 +91,48 @@ pub async fn start_profesor() -> ProfesorHandle {
 }
 
 pub fn start_profesor_on(listener: std::net::TcpListener) -> ProfesorHandle {
+    start_profesor_in(listener, std::sync::Arc::new(tempfile::tempdir().unwrap()))
+}
+
+/// Profesor on `listener`, keeping its count in `data_dir` (perhaps left
+/// by an earlier Profesor).
+pub fn start_profesor_in(
+    listener: std::net::TcpListener,
+    data_dir: std::sync::Arc<tempfile::TempDir>,
+) -> ProfesorHandle {
+    start_profesor_configured(listener, data_dir, profesor::Config::default())
+}
+
+/// Profesor on a free port, with its own data folder and `template`'s
+/// other settings (a token, allowed hosts).
+pub async fn start_profesor_with(template: profesor::Config) -> ProfesorHandle {
+    let listener = aula::server::listen("127.0.0.1:0")
+        .await
+        .unwrap()
+        .into_std()
+        .unwrap();
+    let data_dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
+    start_profesor_configured(listener, data_dir, template)
+}
+
+fn start_profesor_configured(
+    listener: std::net::TcpListener,
+    data_dir: std::sync::Arc<tempfile::TempDir>,
+    template: profesor::Config,
+) -> ProfesorHandle {
     init_logs();
     let addr = listener.local_addr().unwrap();
-    let data_dir = tempfile::tempdir().unwrap();
     let config = profesor::Config {
         data_dir: data_dir.path().join("datos"),
         workers: 1,
+        ..template
     };
+    let folder = data_dir.clone();
     let running = Running::spawn(move |stopped| async move {
         profesor::run(listener, config, signal(stopped))
             .await
             .expect("profesor failed");
+        drop(folder);
     });
     ProfesorHandle {
         url: format!("http://{addr}"),
@@ -308,4 +345,59 @@ pub async fn until_counted_above(url: &str, floor: u64, wait: Duration) {
         || async move { (profesor_total(url).await > floor).then_some(()) },
     )
     .await;
+}
+
+/// A port kept for a role started later: bound but not listening, so a
+/// connection to it is refused (as with the role down), and nothing else
+/// in the test process can take it meanwhile. (Releasing it and binding
+/// again later let two of the 24 classes started at once draw the same
+/// port, and one class's Docencio count at the other's Profesor.)
+pub struct ReservedPort {
+    pub addr: SocketAddr,
+    socket: tokio::net::TcpSocket,
+}
+
+impl ReservedPort {
+    /// The role's listening socket, on the kept port.
+    pub fn listen(self) -> TcpListener {
+        self.socket
+            .listen(aula::server::LISTEN_BACKLOG)
+            .expect("listen on a kept port")
+    }
+}
+
+pub async fn reserve_port() -> ReservedPort {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_reuseaddr(true).unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    ReservedPort {
+        addr: socket.local_addr().unwrap(),
+        socket,
+    }
+}
+
+/// Students asking in-process until told to stop (`config` says how many
+/// and how), then waited for, at most 20 s.
+pub struct Students {
+    stop: oneshot::Sender<()>,
+    class: JoinHandle<aula::estudiante::Summary>,
+}
+
+impl Students {
+    pub fn start(config: aula::estudiante::Config) -> Students {
+        init_logs();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let class = tokio::spawn(aula::estudiante::run(config, async move {
+            let _ = stopped.await;
+        }));
+        Students { stop, class }
+    }
+
+    pub async fn finish(self) -> aula::estudiante::Summary {
+        let _ = self.stop.send(());
+        timeout(Duration::from_secs(20), self.class)
+            .await
+            .expect("students did not stop within 20 s")
+            .unwrap()
+    }
 }

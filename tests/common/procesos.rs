@@ -10,6 +10,7 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
 use tokio::time::timeout;
 
 /// The path of one of the crate's binaries.
@@ -46,6 +47,9 @@ pub struct RoleProcess {
     child: Child,
     log: Arc<Mutex<String>>,
     lines: watch::Receiver<usize>,
+    /// The tasks that copy stdout and stderr into `log`; each ends at the
+    /// pipe's end of file, which can come after the process has exited.
+    readers: Vec<JoinHandle<()>>,
 }
 
 impl RoleProcess {
@@ -74,7 +78,28 @@ impl RoleProcess {
         filter: &str,
         env: &[(&str, &str)],
     ) -> RoleProcess {
-        let mut child = Command::new(binary(name))
+        RoleProcess::spawn_wrapped(name, &[], args, filter, env)
+    }
+
+    /// [`RoleProcess::spawn_with_env`] run by `wrapper` (a program and its
+    /// arguments, such as `ip netns exec NAME`), which must `exec` the
+    /// role so that signals reach it.
+    pub fn spawn_wrapped(
+        name: &str,
+        wrapper: &[String],
+        args: &[String],
+        filter: &str,
+        env: &[(&str, &str)],
+    ) -> RoleProcess {
+        let mut command = match wrapper.split_first() {
+            Some((program, wrapper_args)) => {
+                let mut command = Command::new(program);
+                command.args(wrapper_args).arg(binary(name));
+                command
+            }
+            None => Command::new(binary(name)),
+        };
+        let mut child = command
             .args(args)
             .env_remove("AULA_LOG_FORMAT")
             .envs(env.iter().copied())
@@ -92,13 +117,14 @@ impl RoleProcess {
         let log = Arc::new(Mutex::new(String::new()));
         let (count, lines) = watch::channel(0usize);
         let count = Arc::new(count);
+        let mut readers = Vec::new();
         for output in [
             Box::new(child.stdout.take().unwrap()) as Box<dyn tokio::io::AsyncRead + Unpin + Send>,
             Box::new(child.stderr.take().unwrap()),
         ] {
             let log = log.clone();
             let count = count.clone();
-            tokio::spawn(async move {
+            readers.push(tokio::spawn(async move {
                 let mut reader = BufReader::new(output).lines();
                 while let Ok(Some(line)) = reader.next_line().await {
                     let mut log = log.lock().unwrap();
@@ -106,13 +132,14 @@ impl RoleProcess {
                     log.push('\n');
                     count.send_modify(|n| *n += 1);
                 }
-            });
+            }));
         }
         RoleProcess {
             name: name.to_owned(),
             child,
             log,
             lines,
+            readers,
         }
     }
 
@@ -124,18 +151,13 @@ impl RoleProcess {
                     return;
                 }
                 if let Ok(Some(status)) = self.child.try_wait() {
-                    // Its last lines may still be on their way from the pipe.
-                    while timeout(Duration::from_millis(500), self.lines.changed())
-                        .await
-                        .is_ok_and(|changed| changed.is_ok())
-                    {}
-                    if self.log().contains(text) {
+                    let log = self.drained_log().await;
+                    if log.contains(text) {
                         return;
                     }
                     panic!(
-                        "{} exited ({status}) before logging {text:?}; its log:\n{}",
+                        "{} exited ({status}) before logging {text:?}; its log:\n{log}",
                         self.name,
-                        self.log()
                     );
                 }
                 let _ = timeout(Duration::from_millis(200), self.lines.changed()).await;
@@ -156,13 +178,24 @@ impl RoleProcess {
         self.log.lock().unwrap().clone()
     }
 
+    /// The whole log of a process that has exited: waits (at most 10 s,
+    /// in case a grandchild still holds a pipe) until both pipes are read
+    /// to their end, since the last lines (the student's summary) often
+    /// arrive after the exit itself has been seen.
+    async fn drained_log(&mut self) -> String {
+        for reader in self.readers.drain(..) {
+            let _ = timeout(Duration::from_secs(10), reader).await;
+        }
+        self.log()
+    }
+
     /// kill -9: no chance to clean up, as in a crash.
     pub async fn kill_9(&mut self) -> String {
         self.child.start_kill().unwrap();
         let _ = timeout(Duration::from_secs(10), self.child.wait())
             .await
             .expect("a killed process exits");
-        self.log()
+        self.drained_log().await
     }
 
     /// Sends `signal` (`-TERM`, `-INT`) and waits up to `limit` for the
@@ -176,7 +209,7 @@ impl RoleProcess {
             .unwrap();
         assert!(sent.success(), "kill {signal} {pid} failed");
         match timeout(limit, self.child.wait()).await {
-            Ok(status) => (status.unwrap(), self.log()),
+            Ok(status) => (status.unwrap(), self.drained_log().await),
             Err(_) => panic!(
                 "{} still running {limit:?} after {signal}; its log:\n{}",
                 self.name,

@@ -3,37 +3,55 @@
 //! other input with an `Error: ...` (the notebook's Tareo leaves the client
 //! hanging on `Contenido`).
 
+pub mod args;
+
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use rand::seq::IndexedRandom;
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 use tracing::info;
 
-use crate::profesor::ProfesorClient;
+pub use args::Args;
+
+use crate::api::{ProfesorClient, ProfesorError, DEFAULT_PROFESOR_URL};
+use crate::question_line;
+use crate::role_counters::{send_informes, RoleCounters};
 use crate::server::{serve, PendingAnswer, Responder, ServerLimits};
-use crate::stats::{report_to_profesor, RoleStats};
-use crate::telemetry::{self, QuestionId};
+use crate::telemetry::{for_log, QuestionId};
 use crate::wire::texts::ANSWERS;
 use crate::wire::{Answer, Peer, Question, Refusal};
+
+/// Why Tareo could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Profesor(#[from] ProfesorError),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
 
 /// Tareo's configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Profesor's base URL.
+    /// Profesor's base URL, or several replicas' separated by commas.
     pub profesor_url: String,
     /// How long to wait for Profesor; shorter than Docencio's wait on Tareo,
     /// so the error a student sees names Profesor, the peer actually down.
     pub profesor_timeout: Duration,
+    /// Sent to Profesor as `Authorization: Bearer`, when it asks for one.
+    pub token: Option<String>,
     pub limits: ServerLimits,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Config {
-            profesor_url: crate::config::DEFAULT_PROFESOR_URL.to_owned(),
+            profesor_url: DEFAULT_PROFESOR_URL.to_owned(),
             profesor_timeout: Duration::from_secs(4),
+            token: None,
             limits: ServerLimits::default(),
         }
     }
@@ -44,34 +62,42 @@ pub async fn run(
     listener: TcpListener,
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<()> {
-    let profesor = ProfesorClient::new(&config.profesor_url, config.profesor_timeout)?;
+) -> Result<(), Error> {
+    let profesor = ProfesorClient::new(
+        &config.profesor_url,
+        config.profesor_timeout,
+        config.token.as_deref(),
+    )?;
     info!("Tareo consulta a Profesor en {}", profesor.base_url());
+    crate::server::warn_if_reachable("Tareo", listener.local_addr()?);
     let shutdown = crate::shutdown::token_from(shutdown);
     let tareo = Arc::new(Tareo {
         profesor: Arc::new(profesor.clone()),
-        stats: Arc::new(RoleStats::new("tareo")),
+        counters: Arc::new(RoleCounters::new("tareo")),
     });
-    let reporter = tokio::spawn(report_to_profesor(
+    // Informes go on while the connections drain, and the last one counts
+    // every answer given.
+    let stop_informes = CancellationToken::new();
+    let informes = tokio::spawn(send_informes(
         profesor,
-        tareo.stats.clone(),
+        tareo.counters.clone(),
         listener.local_addr()?,
-        shutdown.clone(),
+        stop_informes.clone(),
     ));
-    serve(listener, tareo, config.limits, shutdown).await?;
-    // It watches the same token, so it is already on its way out.
-    let _ = reporter.await;
-    Ok(())
+    let served = serve(listener, tareo, config.limits, shutdown).await;
+    stop_informes.cancel();
+    let _ = informes.await;
+    Ok(served?)
 }
 
 struct Tareo {
     profesor: Arc<ProfesorClient>,
-    stats: Arc<RoleStats>,
+    counters: Arc<RoleCounters>,
 }
 
 impl Responder for Tareo {
-    fn stats(&self) -> &RoleStats {
-        &self.stats
+    fn counters(&self) -> &RoleCounters {
+        &self.counters
     }
 
     fn answer(&self, id: QuestionId, question: Question) -> PendingAnswer {
@@ -81,22 +107,18 @@ impl Responder for Tareo {
                     .choose(&mut rand::rng())
                     .copied()
                     .unwrap_or(ANSWERS[0]);
-                Box::pin(std::future::ready(Answer::Local(texto.into())))
+                Box::pin(std::future::ready(Answer::Real(texto.into())))
             }
             Question::PreguntaDificil => {
                 let profesor = self.profesor.clone();
                 Box::pin(async move {
                     match profesor.respuesta(&id.to_string()).await {
                         Ok(texto) => {
-                            if telemetry::budget().allow() {
-                                info!("CONSULTA AL PROFESOR: {texto}");
-                            }
-                            Answer::Local(texto.into())
+                            question_line!(info, "CONSULTA AL PROFESOR: {}", for_log(&texto));
+                            Answer::Real(texto.into())
                         }
                         Err(err) => {
-                            if telemetry::budget().allow() {
-                                tracing::warn!("Profesor no respondió: {err}");
-                            }
+                            question_line!(warn, "Profesor no respondió: {err}");
                             Answer::Refused(Refusal::Unavailable {
                                 peer: Peer::Profesor,
                                 detail: format!("{}: {err}", profesor.base_url()),

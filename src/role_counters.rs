@@ -1,15 +1,15 @@
 //! What a TCP role (Tareo, Docencio) counts as questions come and go, and
-//! how it tells Profesor: once a second, a [`RoleReport`] snapshot sent
-//! with `POST /informes`. Profesor turns the reports of every role into its
-//! Prometheus `/metrics`, the live `/panel` and `/reporte.csv`, so one
-//! place shows the whole class.
+//! how it tells Profesor: once a second, an [`Informe`] (a snapshot of the
+//! counters) sent with `POST /informes`. Profesor turns the informes of
+//! every role into its Prometheus `/metrics`, the live `/panel` and
+//! `/reporte.csv`, so one place shows the whole class.
 //!
-//! Reporting to Profesor was chosen over a metrics port on each role: the
-//! panel needs Docencio's numbers (who is connected, `Contenido`, errors)
-//! anyway, and one scrape target is simpler for a classroom. A report is a
-//! snapshot of counters since the role started, tagged with a random run
-//! id, so a lost or repeated report changes nothing and a restarted role is
-//! recognised (its counters start again from 0).
+//! Sending informes to Profesor was chosen over a metrics port on each
+//! role: the panel needs Docencio's numbers (who is connected, `Contenido`,
+//! errors) anyway, and one scrape target is simpler for a classroom. An
+//! informe is a snapshot of counters since the role started, tagged with a
+//! random run id, so a lost or repeated one changes nothing and a restarted
+//! role is recognised (its counters start again from 0).
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -17,44 +17,48 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info};
 
-use crate::profesor::client::ProfesorError;
-use crate::profesor::ProfesorClient;
+use crate::api::{Informe, PorTipo, ProfesorClient, ProfesorError, CLIENTS_LISTED};
 use crate::wire::{Answer, Question};
 
-/// Clients listed by name in a report; past it, only counted.
-pub const CLIENTS_LISTED: usize = 50;
-
-/// How often a role reports to Profesor.
-pub const REPORT_INTERVAL: Duration = Duration::from_secs(1);
+/// How often a role sends its informe to Profesor.
+pub const INFORME_INTERVAL: Duration = Duration::from_secs(1);
 
 /// A role's live counters. Cheap to update from every connection task.
 #[derive(Debug)]
-pub struct RoleStats {
+pub struct RoleCounters {
     role: &'static str,
     run: u64,
+    /// When this role started, ms since the Unix epoch.
+    started_ms: u64,
+    /// This machine's name, read once.
+    machine: String,
     questions: [AtomicU64; 3],
     answered: [AtomicU64; 3],
     errors: AtomicU64,
     in_flight: AtomicU64,
     reconnects: AtomicU64,
     clients: Mutex<BTreeSet<SocketAddr>>,
+    /// Names taken in the sala here (Docencio).
+    names: Mutex<BTreeSet<String>>,
 }
 
-impl RoleStats {
+impl RoleCounters {
     pub fn new(role: &'static str) -> Self {
-        RoleStats {
+        RoleCounters {
             role,
             run: rand::random(),
+            started_ms: crate::api::now_ms(),
+            machine: crate::machine::name().unwrap_or_default(),
             questions: Default::default(),
             answered: Default::default(),
             errors: AtomicU64::new(0),
             in_flight: AtomicU64::new(0),
             reconnects: AtomicU64::new(0),
             clients: Mutex::new(BTreeSet::new()),
+            names: Mutex::new(BTreeSet::new()),
         }
     }
 
@@ -94,6 +98,16 @@ impl RoleStats {
         self.in_flight.fetch_sub(unanswered, Ordering::Relaxed);
     }
 
+    /// A student took `nombre` in the sala (`true`) or left it (`false`).
+    pub fn named(&self, nombre: &str, present: bool) {
+        let mut names = self.names.lock().unwrap_or_else(|p| p.into_inner());
+        if present {
+            names.insert(nombre.to_owned());
+        } else {
+            names.remove(nombre);
+        }
+    }
+
     /// A link to a peer downstream was opened again after it was lost.
     pub fn reconnected(&self) {
         self.reconnects.fetch_add(1, Ordering::Relaxed);
@@ -105,23 +119,43 @@ impl RoleStats {
         self.clients.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// This run of the role, as its informes name it (`ejecucion`).
+    pub fn run_label(&self) -> String {
+        format!("{:016x}", self.run)
+    }
+
+    /// When this role started, in ms since the Unix epoch.
+    pub fn started_ms(&self) -> u64 {
+        self.started_ms
+    }
+
     /// The counters now, as sent to Profesor by the role listening on `instance`.
-    pub fn report(&self, instance: SocketAddr) -> RoleReport {
+    pub fn informe(&self, instance: SocketAddr) -> Informe {
         let clients = self.lock_clients();
         let by_type = |counters: &[AtomicU64; 3]| PorTipo {
             contenido: counters[0].load(Ordering::Relaxed),
             tarea: counters[1].load(Ordering::Relaxed),
             pregunta_dificil: counters[2].load(Ordering::Relaxed),
         };
-        RoleReport {
+        Informe {
             rol: self.role.to_owned(),
             instancia: instance.to_string(),
-            ejecucion: format!("{:016x}", self.run),
+            maquina: self.machine.clone(),
+            ejecucion: self.run_label(),
+            inicio_ms: self.started_ms,
             conexiones: clients.len() as u64,
             clientes: clients
                 .iter()
                 .take(CLIENTS_LISTED)
                 .map(ToString::to_string)
+                .collect(),
+            nombres: self
+                .names
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .take(crate::api::NAMES_LISTED)
+                .cloned()
                 .collect(),
             preguntas: by_type(&self.questions),
             respondidas: by_type(&self.answered),
@@ -140,89 +174,26 @@ fn question_index(question: Question) -> usize {
     }
 }
 
-/// Questions by type, with the contract's names as JSON keys.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct PorTipo {
-    #[serde(rename = "Contenido")]
-    pub contenido: u64,
-    #[serde(rename = "Tarea")]
-    pub tarea: u64,
-    #[serde(rename = "Pregunta Dificil")]
-    pub pregunta_dificil: u64,
-}
-
-impl PorTipo {
-    /// What was counted since `before`, a snapshot of the same counters.
-    pub fn since(&self, before: &PorTipo) -> PorTipo {
-        PorTipo {
-            contenido: self.contenido.saturating_sub(before.contenido),
-            tarea: self.tarea.saturating_sub(before.tarea),
-            pregunta_dificil: self
-                .pregunta_dificil
-                .saturating_sub(before.pregunta_dificil),
-        }
-    }
-
-    pub fn add(&mut self, more: &PorTipo) {
-        self.contenido += more.contenido;
-        self.tarea += more.tarea;
-        self.pregunta_dificil += more.pregunta_dificil;
-    }
-
-    /// `(name, count)` for each type, in the contract's order.
-    pub fn entries(&self) -> [(&'static str, u64); 3] {
-        [
-            ("Contenido", self.contenido),
-            ("Tarea", self.tarea),
-            ("Pregunta Dificil", self.pregunta_dificil),
-        ]
-    }
-}
-
-/// One role's counters since it started, as sent in `POST /informes`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct RoleReport {
-    /// `tareo` or `docencio`.
-    pub rol: String,
-    /// The address the role listens on: tells two Docencios apart.
-    pub instancia: String,
-    /// Random per process start: a new value means the counters restarted.
-    pub ejecucion: String,
-    /// Clients connected now (students for Docencio, Docencio's links for Tareo).
-    pub conexiones: u64,
-    /// Up to 50 of them, by address.
-    pub clientes: Vec<String>,
-    /// Questions read since the role started, by type.
-    pub preguntas: PorTipo,
-    /// Of those, answered with a real answer (not `Error: ...`).
-    pub respondidas: PorTipo,
-    /// Answers that were `Error: ...` since the role started.
-    pub errores: u64,
-    /// Questions being answered now.
-    pub en_vuelo: u64,
-    /// Times the link to the peer downstream was opened again.
-    pub reconexiones: u64,
-}
-
-/// Sends `stats` to Profesor every [`REPORT_INTERVAL`] until `shutdown`.
-/// A Profesor that does not know `/informes` (the notebook's) is asked
-/// again only every 30 s, and that is logged once.
-pub async fn report_to_profesor(
+/// Sends `counters` to Profesor every [`INFORME_INTERVAL`] until
+/// `shutdown`, and once more then, so that Profesor sees everything the
+/// role counted. A Profesor that does not know `/informes` (the notebook's)
+/// is asked again only every 30 s, and that is logged once.
+pub async fn send_informes(
     profesor: ProfesorClient,
-    stats: std::sync::Arc<RoleStats>,
+    counters: std::sync::Arc<RoleCounters>,
     instance: SocketAddr,
     shutdown: CancellationToken,
 ) {
     let mut refused_logged = false;
     loop {
-        let wait = match profesor.informar(&stats.report(instance)).await {
-            Ok(()) => REPORT_INTERVAL,
+        let wait = match profesor.send_informe(&counters.informe(instance)).await {
+            Ok(()) => INFORME_INTERVAL,
             Err(ProfesorError::Status(404 | 405)) => {
                 if !refused_logged {
                     info!(
                         "Profesor en {} no recibe informes (/informes): sus métricas y su panel no mostrarán a {}",
                         profesor.base_url(),
-                        stats.role
+                        counters.role
                     );
                     refused_logged = true;
                 }
@@ -230,13 +201,16 @@ pub async fn report_to_profesor(
             }
             Err(err) => {
                 debug!("informe a Profesor no enviado: {err}");
-                REPORT_INTERVAL
+                INFORME_INTERVAL
             }
         };
         tokio::select! {
-            () = shutdown.cancelled() => return,
+            () = shutdown.cancelled() => break,
             () = tokio::time::sleep(wait) => {}
         }
+    }
+    if let Err(err) = profesor.send_informe(&counters.informe(instance)).await {
+        debug!("último informe a Profesor no enviado: {err}");
     }
 }
 
@@ -245,24 +219,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_report_is_what_was_counted() {
-        let stats = RoleStats::new("docencio");
+    fn an_informe_is_what_was_counted() {
+        let counters = RoleCounters::new("docencio");
         let a: SocketAddr = "127.0.0.1:5000".parse().unwrap();
         let b: SocketAddr = "127.0.0.1:5001".parse().unwrap();
-        stats.connected(a);
-        stats.connected(b);
-        stats.asked(Some(Question::Tarea));
-        stats.asked(Some(Question::Tarea));
-        stats.asked(None);
-        stats.answered(Some(Question::Tarea), &Answer::Relayed("x".into()));
-        stats.answered(None, &Answer::Refused(crate::wire::Refusal::EmptyFrame));
-        stats.disconnected(a);
-        let report = stats.report("127.0.0.1:4446".parse().unwrap());
-        assert_eq!(report.conexiones, 1);
-        assert_eq!(report.clientes, vec!["127.0.0.1:5001".to_owned()]);
-        assert_eq!(report.preguntas.tarea, 2);
-        assert_eq!(report.preguntas.contenido, 0);
-        assert_eq!(report.respondidas.tarea, 1);
-        assert_eq!((report.errores, report.en_vuelo), (1, 1));
+        counters.connected(a);
+        counters.connected(b);
+        counters.asked(Some(Question::Tarea));
+        counters.asked(Some(Question::Tarea));
+        counters.asked(None);
+        counters.answered(Some(Question::Tarea), &Answer::Real("x".into()));
+        counters.answered(None, &Answer::Refused(crate::wire::Refusal::EmptyFrame));
+        counters.disconnected(a);
+        let informe = counters.informe("127.0.0.1:4446".parse().unwrap());
+        assert_eq!(informe.conexiones, 1);
+        assert_eq!(informe.clientes, vec!["127.0.0.1:5001".to_owned()]);
+        assert_eq!(informe.preguntas.tarea, 2);
+        assert_eq!(informe.preguntas.contenido, 0);
+        assert_eq!(informe.respondidas.tarea, 1);
+        assert_eq!((informe.errores, informe.en_vuelo), (1, 1));
     }
 }

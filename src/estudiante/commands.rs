@@ -1,0 +1,84 @@
+//! `estudiante`'s subcommands: one person at a terminal (the sala, the
+//! course's material), not a simulated class.
+
+use std::io::Write;
+
+use super::args::Command;
+use super::{archivos, chat};
+
+/// Runs `command` against Docencio at `addr`; the error is what to tell
+/// the person.
+pub async fn run(
+    command: &Command,
+    addr: &str,
+    profesor_url: &str,
+    token: Option<&str>,
+) -> Result<i32, String> {
+    let say = |line: String| {
+        let _ = writeln!(std::io::stdout(), "{line}");
+    };
+    match command {
+        Command::Chat { nombre, dir, .. } => {
+            let stop = crate::shutdown::token_from(crate::shutdown::signal());
+            chat::run(addr, nombre, dir, stop)
+                .await
+                .map(|()| 0)
+                .map_err(|err| format!("chat: {err}"))
+        }
+        Command::Sesion { archivo, .. } => {
+            let stop = crate::shutdown::token_from(crate::shutdown::signal());
+            super::sesion::run(profesor_url, token, archivo, stop)
+                .await
+                .map_err(|err| format!("sesion {}: {err}", archivo.display()))
+        }
+        Command::Verificar {
+            rol,
+            objetivo,
+            formato,
+            ..
+        } => {
+            use super::args::RolVerificado;
+            use crate::verificar::{formato::render, verificar, Objetivo};
+            let objetivo = match rol {
+                RolVerificado::Docencio => Objetivo::Docencio(objetivo.clone()),
+                RolVerificado::Tareo => Objetivo::Tareo(objetivo.clone()),
+                RolVerificado::Profesor => Objetivo::Profesor {
+                    url: objetivo.clone(),
+                    token: token.map(str::to_owned),
+                },
+            };
+            let informe = verificar(&objetivo).await;
+            let colour = std::io::IsTerminal::is_terminal(&std::io::stdout());
+            say(render(&informe, *formato, colour));
+            Ok(if informe.failures() == 0 { 0 } else { 1 })
+        }
+        Command::Archivos { .. } => {
+            let archivos = archivos::list(addr).await.map_err(|err| err.to_string())?;
+            say(archivos::show_list(&archivos));
+            Ok(0)
+        }
+        Command::Bajar { nombre, dir, .. } => {
+            let path = archivos::download(addr, nombre, dir, archivos::on_terminal())
+                .await
+                .map_err(|err| format!("bajar {nombre}: {err}"))?;
+            say(format!("Guardado en {}", path.display()));
+            Ok(0)
+        }
+        Command::Subir {
+            archivo,
+            nombre,
+            como,
+            ..
+        } => {
+            let entregado = archivos::upload(addr, archivo, nombre, como.as_deref())
+                .await
+                .map_err(|err| format!("subir {}: {err}", archivo.display()))?;
+            say(format!(
+                "Entregado: {} (sha256 {})",
+                entregado["nombre"].as_str().unwrap_or_default(),
+                entregado["sha256"].as_str().unwrap_or_default()
+            ));
+            Ok(0)
+        }
+    }
+}

@@ -1,0 +1,137 @@
+//! `estudiante sesion ARCHIVO.py`: runs a file in one of Profesor's
+//! execution sessions (`/api/start`, `/api/read`) and streams what it
+//! prints to the terminal, until it ends; Ctrl-C stops the session.
+
+use std::io::Write;
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tokio_util::sync::CancellationToken;
+
+/// How often the output is read.
+const READ_EVERY: Duration = Duration::from_millis(100);
+
+/// The interactive interpreter's prompts at the start of a line: noise
+/// when a file runs.
+fn without_prompts(output: &str) -> String {
+    output
+        .split_inclusive('\n')
+        .map(|line| {
+            let mut line = line;
+            while let Some(rest) = line
+                .strip_prefix(">>> ")
+                .or_else(|| line.strip_prefix("... "))
+            {
+                line = rest;
+            }
+            if line == ">>> " || line == "... " {
+                ""
+            } else {
+                line
+            }
+        })
+        .collect()
+}
+
+/// Runs `archivo` at Profesor `url`; returns the exit code for the shell.
+pub async fn run(
+    url: &str,
+    token: Option<&str>,
+    archivo: &Path,
+    stop: CancellationToken,
+) -> Result<i32, String> {
+    let code = std::fs::read_to_string(archivo)
+        .map_err(|err| format!("no se pudo leer {}: {err}", archivo.display()))?;
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(token) = token.map(str::trim).filter(|token| !token.is_empty()) {
+        let value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))
+            .map_err(|_| "el token no puede ir en una cabecera HTTP".to_owned())?;
+        headers.insert(reqwest::header::AUTHORIZATION, value);
+    }
+    let http = reqwest::Client::builder()
+        .default_headers(headers)
+        .no_proxy()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .map_err(|err| err.to_string())?;
+    let answer = |response: reqwest::Response| async move {
+        let status = response.status();
+        let body: Value = response.json().await.map_err(|err| err.to_string())?;
+        if status.is_success() {
+            Ok(body)
+        } else {
+            Err(body["error"].as_str().unwrap_or("error").to_owned())
+        }
+    };
+    let started = http
+        .post(format!("{url}/api/start"))
+        .json(&json!({ "code": code }))
+        .send()
+        .await
+        .map_err(|err| format!("Profesor en {url} no responde: {err}"))?;
+    let started = answer(started).await?;
+    let id = started["session_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    // The file has run once the interpreter reads this.
+    let exit = http
+        .post(format!("{url}/api/write"))
+        .json(&json!({"session_id": id, "line": "exit()"}))
+        .send()
+        .await
+        .map_err(|err| err.to_string())?;
+    answer(exit).await?;
+    let mut code = 0;
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => {
+                let _ = http.post(format!("{url}/api/stop")).json(&json!({"session_id": id})).send().await;
+                return Ok(130);
+            }
+            () = tokio::time::sleep(READ_EVERY) => {}
+        }
+        let read = http
+            .get(format!("{url}/api/read"))
+            .query(&[("session_id", &id)])
+            .send()
+            .await
+            .map_err(|err| err.to_string())?;
+        let read = match answer(read).await {
+            Ok(read) => read,
+            // Read to its end and forgotten.
+            Err(_) => return Ok(code),
+        };
+        let output = read["output"].as_str().unwrap_or_default();
+        if let Some(ended) = output.lines().find_map(|line| {
+            line.split_once("[aula: la sesión terminó: ")
+                .map(|(_, why)| why)
+        }) {
+            code = if ended.starts_with("salió con código 0") {
+                0
+            } else {
+                1
+            };
+        }
+        let _ = write!(std::io::stdout(), "{}", without_prompts(output));
+        let _ = std::io::stdout().flush();
+        if read["alive"] == false && output.is_empty() {
+            return Ok(code);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prompts_are_left_out() {
+        assert_eq!(
+            without_prompts(">>> >>> 2\n>>> ... hola\n>>> "),
+            "2\nhola\n"
+        );
+        assert_eq!(without_prompts("a >>> b\n"), "a >>> b\n");
+    }
+}

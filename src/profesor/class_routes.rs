@@ -1,0 +1,117 @@
+//! The routes that show the class: `/metrics` (Prometheus), `/estado`
+//! (JSON), `/panel` (a live page fed by `/estado`), `/reporte.csv`, and
+//! `/informes`, where Tareo and Docencio send their counters.
+
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+
+use super::class_state::{ClassState, Estado, InformeError};
+use super::metrics::Metrics;
+use super::routes::{get_only, method_not_allowed, ApiError};
+use super::{AnswerCount, CountStore};
+use crate::api::{ErrorBody, Informe, MAX_INFORME_BYTES};
+
+/// The live page: one self-contained file (no CDN; works offline).
+const PANEL_HTML: &str = include_str!("panel.html");
+
+pub(super) fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(get_only("/metrics", metricas))
+        .service(get_only("/estado", estado))
+        .service(get_only("/panel", panel))
+        .service(get_only("/reporte.csv", reporte))
+        .service(get_only("/openapi.json", super::openapi::openapi))
+        .service(
+            web::resource("/informes")
+                .app_data(super::routes::json_body(MAX_INFORME_BYTES, "un informe"))
+                .route(web::post().to(informes))
+                .default_service(web::to(|| method_not_allowed("POST"))),
+        );
+}
+
+/// Las métricas en el formato de texto de Prometheus.
+#[utoipa::path(get, path = "/metrics",
+    responses((status = 200, description = "formato de texto de Prometheus (OpenMetrics)", content_type = "application/openmetrics-text")))]
+pub async fn metricas(
+    metrics: web::Data<Metrics>,
+    class: web::Data<ClassState>,
+    count: web::Data<AnswerCount>,
+) -> Result<HttpResponse, ApiError> {
+    class.refresh_metrics(&metrics);
+    let text = metrics.render(count.total().await?).unwrap_or_default();
+    Ok(HttpResponse::Ok()
+        .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
+        .body(text))
+}
+
+/// La class ahora: los datos del panel en vivo.
+#[utoipa::path(get, path = "/estado", responses((status = 200, body = Estado)))]
+pub async fn estado(
+    class: web::Data<ClassState>,
+    count: web::Data<AnswerCount>,
+    metrics: web::Data<Metrics>,
+) -> Result<HttpResponse, ApiError> {
+    let mut estado = class.estado(
+        count.total().await?,
+        metrics.counted_so_far(),
+        metrics.hard_answers(),
+    );
+    estado.almacen = count.describe();
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(estado))
+}
+
+/// El panel en vivo: una página que se actualiza cada segundo desde `/estado`.
+#[utoipa::path(get, path = "/panel",
+    responses((status = 200, description = "página HTML autocontenida", content_type = "text/html")))]
+pub async fn panel() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(PANEL_HTML)
+}
+
+/// Preguntas hechas y respondidas por tipo, como archivo CSV.
+#[utoipa::path(get, path = "/reporte.csv",
+    responses((status = 200, description = "`tipo,preguntadas,respondidas`: una fila por tipo en esta ejecución de Profesor, luego lo contado en esta ejecución y el total desde que se creó la carpeta de datos", content_type = "text/csv")))]
+pub async fn reporte(
+    class: web::Data<ClassState>,
+    count: web::Data<AnswerCount>,
+    metrics: web::Data<Metrics>,
+) -> Result<HttpResponse, ApiError> {
+    let csv = class
+        .csv(count.total().await?, metrics.counted_so_far())
+        .map_err(|err| ApiError::Internal(err.to_string()))?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            "attachment; filename=\"reporte-aula.csv\"",
+        ))
+        .body(csv))
+}
+
+/// Donde Tareo y Docencio envían sus contadores, una vez por segundo.
+#[utoipa::path(post, path = "/informes", request_body = Informe,
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 413, body = ErrorBody)))]
+pub async fn informes(
+    request: HttpRequest,
+    informe: web::Json<Informe>,
+    class: web::Data<ClassState>,
+    metrics: web::Data<Metrics>,
+) -> HttpResponse {
+    match class.receive(
+        informe.into_inner(),
+        request.peer_addr().map(|peer| peer.ip()),
+        &metrics,
+    ) {
+        Ok(()) => HttpResponse::NoContent().finish(),
+        Err(err @ (InformeError::UnknownRole(_) | InformeError::NameTooLong)) => {
+            HttpResponse::BadRequest().json(ErrorBody {
+                error: err.to_string(),
+            })
+        }
+        Err(err @ InformeError::TooManyRoles) => HttpResponse::TooManyRequests().json(ErrorBody {
+            error: err.to_string(),
+        }),
+    }
+}

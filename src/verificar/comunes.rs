@@ -1,0 +1,281 @@
+//! Cases every TCP server of the contract shares (Docencio and Tareo):
+//! framing, the error table, order under pipelining, concurrency.
+
+use std::time::Duration;
+
+use super::caso::{Informe, Veredicto};
+
+/// Whether an answer is right (`Ok(None)`), right with a remark, or wrong
+/// (`Err(what was expected)`).
+pub type Check = fn(&[u8]) -> Result<Option<String>, String>;
+use super::sonda::{frame, show, Destino, Sonda};
+use crate::wire::texts::ERROR_PREFIX;
+
+/// Connects, or the case fails saying why.
+macro_rules! connect_or_fail {
+    ($addr:expr) => {
+        match Sonda::connect($addr).await {
+            Ok(sonda) => sonda,
+            Err(why) => return Veredicto::Falla(why),
+        }
+    };
+}
+
+/// `question` on a fresh connection: `check` says whether the answer is
+/// right (`Ok(None)`), right with a remark, or wrong.
+pub async fn answer_is(
+    addr: &Destino,
+    question: &[u8],
+    check: impl Fn(&[u8]) -> Result<Option<String>, String>,
+) -> Veredicto {
+    let mut sonda = connect_or_fail!(addr);
+    match sonda.ask(question).await {
+        Ok(answer) => verdict(question, &answer, &check),
+        Err(why) => Veredicto::Falla(format!("se envió \"{}\": {why}", show(question))),
+    }
+}
+
+pub fn verdict(
+    question: &[u8],
+    answer: &[u8],
+    check: &impl Fn(&[u8]) -> Result<Option<String>, String>,
+) -> Veredicto {
+    match check(answer) {
+        Ok(None) => Veredicto::Pasa,
+        Ok(Some(remark)) => Veredicto::Observacion(remark),
+        Err(expected) => Veredicto::Falla(format!(
+            "se envió \"{}\"; se esperaba {expected}; llegó \"{}\"",
+            show(question),
+            show(answer)
+        )),
+    }
+}
+
+/// An answer that is an error the contract's way.
+pub fn is_error(answer: &[u8]) -> Result<Option<String>, String> {
+    if answer.starts_with(ERROR_PREFIX.as_bytes()) {
+        Ok(None)
+    } else {
+        Err(format!("una respuesta que empiece con {ERROR_PREFIX:?}"))
+    }
+}
+
+/// A bad frame gets an `Error: ...` and the connection still answers.
+pub async fn error_then_usable(
+    addr: &Destino,
+    bad: &[u8],
+    good: &[u8],
+    check_good: impl Fn(&[u8]) -> Result<Option<String>, String>,
+) -> Veredicto {
+    let mut sonda = connect_or_fail!(addr);
+    let answer = match sonda.ask(bad).await {
+        Ok(answer) => answer,
+        Err(why) => return Veredicto::Falla(format!("se envió \"{}\": {why}", show(bad))),
+    };
+    if let Err(expected) = is_error(&answer) {
+        return Veredicto::Falla(format!(
+            "se envió \"{}\"; se esperaba {expected}; llegó \"{}\"",
+            show(bad),
+            show(&answer)
+        ));
+    }
+    match sonda.ask(good).await {
+        Ok(answer) => match verdict(good, &answer, &check_good) {
+            Veredicto::Falla(why) => Veredicto::Falla(format!("tras el error: {why}")),
+            _ => Veredicto::Pasa,
+        },
+        Err(why) => Veredicto::Falla(format!("tras el error la conexión ya no responde: {why}")),
+    }
+}
+
+/// A header and a body that arrive in pieces are read as one frame.
+pub async fn partial_frame(
+    addr: &Destino,
+    question: &[u8],
+    check: impl Fn(&[u8]) -> Result<Option<String>, String>,
+) -> Veredicto {
+    let mut sonda = connect_or_fail!(addr);
+    let framed = frame(question);
+    for piece in framed.chunks(2) {
+        if let Err(why) = sonda.send_raw(piece).await {
+            return Veredicto::Falla(why);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    match sonda.read().await {
+        Ok(answer) => verdict(question, &answer, &check),
+        Err(why) => Veredicto::Falla(format!("la pregunta llegó de a 2 bytes: {why}")),
+    }
+}
+
+/// Several questions in one write, answers read after: each in its place.
+pub async fn pipelined(addr: &Destino, questions: &[(&[u8], Check)]) -> Veredicto {
+    let mut sonda = connect_or_fail!(addr);
+    let all: Vec<u8> = questions
+        .iter()
+        .flat_map(|(question, _)| frame(question))
+        .collect();
+    if let Err(why) = sonda.send_raw(&all).await {
+        return Veredicto::Falla(why);
+    }
+    for (n, (question, check)) in questions.iter().enumerate() {
+        match sonda.read().await {
+            Ok(answer) => {
+                if let Err(expected) = check(&answer) {
+                    return Veredicto::Falla(format!(
+                        "{} preguntas en una escritura: la respuesta {} (a \"{}\") debía ser {expected}; llegó \"{}\"",
+                        questions.len(),
+                        n + 1,
+                        show(question),
+                        show(&answer)
+                    ));
+                }
+            }
+            Err(why) => {
+                return Veredicto::Falla(format!(
+                    "{} preguntas en una escritura: la respuesta {}: {why}",
+                    questions.len(),
+                    n + 1
+                ))
+            }
+        }
+    }
+    Veredicto::Pasa
+}
+
+/// A declared length far over any limit: an error and a close, never an
+/// allocation of that size nor silence.
+pub async fn oversized(addr: &Destino) -> Veredicto {
+    let mut sonda = connect_or_fail!(addr);
+    if let Err(why) = sonda.send_raw(&0x7fff_fff0u32.to_be_bytes()).await {
+        return Veredicto::Falla(why);
+    }
+    match sonda.read_within(Duration::from_secs(5)).await {
+        Ok(answer) if answer.starts_with(ERROR_PREFIX.as_bytes()) => {
+            if sonda.closes_within(Duration::from_secs(5)).await {
+                Veredicto::Pasa
+            } else {
+                Veredicto::Observacion("respondió el error pero dejó la conexión abierta".into())
+            }
+        }
+        Ok(answer) => Veredicto::Falla(format!(
+            "longitud declarada 2147483632: se esperaba Error: y cierre; llegó \"{}\"",
+            show(&answer)
+        )),
+        Err(_) if sonda.closes_within(Duration::from_secs(1)).await => {
+            Veredicto::Observacion("cerró la conexión sin decir el error".into())
+        }
+        Err(_) => Veredicto::Falla(
+            "longitud declarada 2147483632: ni error ni cierre en 5 s (¿espera 2 GiB?)".into(),
+        ),
+    }
+}
+
+/// `clients` connections at once, each asking `question`: all answered
+/// right.
+pub async fn concurrent(
+    addr: &Destino,
+    clients: usize,
+    question: &'static [u8],
+    check: fn(&[u8]) -> Result<Option<String>, String>,
+) -> Veredicto {
+    let mut asking = tokio::task::JoinSet::new();
+    for _ in 0..clients {
+        let addr = addr.clone();
+        asking.spawn(async move {
+            let mut sonda = Sonda::connect(&addr).await?;
+            let answer = sonda.ask(question).await?;
+            check(&answer).map_err(|expected| {
+                format!("se esperaba {expected}; llegó \"{}\"", show(&answer))
+            })?;
+            Ok::<(), String>(())
+        });
+    }
+    let mut failures = Vec::new();
+    while let Some(done) = asking.join_next().await {
+        match done {
+            Ok(Ok(())) => {}
+            Ok(Err(why)) => failures.push(why),
+            Err(err) => failures.push(err.to_string()),
+        }
+    }
+    if failures.is_empty() {
+        Veredicto::Pasa
+    } else {
+        Veredicto::Falla(format!(
+            "{} de {clients} clientes a la vez fallaron; el primero: {}",
+            failures.len(),
+            failures[0]
+        ))
+    }
+}
+
+/// A client that connects and says nothing does not hold up another.
+pub async fn silent_client_blocks_nobody(
+    addr: &Destino,
+    question: &[u8],
+    check: impl Fn(&[u8]) -> Result<Option<String>, String>,
+) -> Veredicto {
+    let _silent = connect_or_fail!(addr);
+    let mut half = connect_or_fail!(addr);
+    // Half a header, then nothing.
+    if let Err(why) = half.send_raw(&[0, 0]).await {
+        return Veredicto::Falla(why);
+    }
+    answer_is(addr, question, check).await
+}
+
+/// Sections 4 (the error table) and 5 (concurrency), the same for every
+/// TCP server: `good` is a question it answers, `check` its answer, and
+/// `concurrent_question` what 20 clients ask at once.
+pub async fn error_and_concurrency_sections(
+    informe: &mut Informe,
+    addr: &Destino,
+    good: &'static [u8],
+    check: Check,
+    clients: &str,
+) {
+    let errors = "4 errores";
+    for (id, nombre, bad) in [
+        (
+            "4.1",
+            "pregunta desconocida: Error: y la conexión sigue",
+            &b"Hola"[..],
+        ),
+        ("4.2", "marco vacío: Error: y la conexión sigue", &b""[..]),
+        (
+            "4.3",
+            "UTF-8 inválido: Error: y la conexión sigue",
+            &b"\xff\xfe"[..],
+        ),
+    ] {
+        informe
+            .run(
+                id,
+                errors,
+                nombre,
+                error_then_usable(addr, bad, good, check),
+            )
+            .await;
+    }
+    let concurrency = "5 concurrencia";
+    informe
+        .run(
+            "5.1",
+            concurrency,
+            &format!(
+                "20 {clients} a la vez preguntan {}",
+                String::from_utf8_lossy(good)
+            ),
+            concurrent(addr, 20, good, check),
+        )
+        .await;
+    informe
+        .run(
+            "5.2",
+            concurrency,
+            "un cliente callado no detiene a otro",
+            silent_client_blocks_nobody(addr, good, check),
+        )
+        .await;
+}

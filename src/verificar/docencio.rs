@@ -1,0 +1,123 @@
+//! The cases of a Docencio: a TCP server for students that answers
+//! `Contenido` itself and passes the rest to Tareo.
+
+use super::caso::Informe;
+use super::comunes::{
+    answer_is, error_and_concurrency_sections, is_error, oversized, partial_frame, pipelined, Check,
+};
+use super::sonda::{show, Destino};
+use crate::wire::texts::{is_known_answer, CONTENIDO_ANSWER, RELAYED_PREFIX};
+
+fn contenido(answer: &[u8]) -> Result<Option<String>, String> {
+    if answer == CONTENIDO_ANSWER.as_bytes() {
+        Ok(None)
+    } else if String::from_utf8_lossy(answer).trim() == CONTENIDO_ANSWER {
+        Ok(Some(format!("espacios de más: \"{}\"", show(answer))))
+    } else {
+        Err(format!("{CONTENIDO_ANSWER:?}"))
+    }
+}
+
+/// `Respuesta del Tareo o Profesor: <una de las cuatro>`, the answer
+/// de-framed (the notebook left Tareo's length bytes inside).
+fn relayed(answer: &[u8]) -> Result<Option<String>, String> {
+    let expected =
+        format!("{RELAYED_PREFIX:?} y una de las cuatro respuestas, sin bytes de longitud dentro");
+    let Ok(text) = std::str::from_utf8(answer) else {
+        return Err(expected);
+    };
+    match text.strip_prefix(RELAYED_PREFIX) {
+        Some(rest) if is_known_answer(rest) => Ok(None),
+        Some(rest) if is_known_answer(rest.trim()) => {
+            Ok(Some(format!("espacios de más: \"{}\"", show(answer))))
+        }
+        _ => Err(expected),
+    }
+}
+
+fn relayed_or_error(answer: &[u8]) -> Result<Option<String>, String> {
+    relayed(answer).or_else(|expected| match is_error(answer) {
+        Ok(_) => Ok(Some(format!(
+            "respondió un error (\"{}\"): ¿Tareo o Profesor no están?",
+            show(answer)
+        ))),
+        Err(_) => Err(expected),
+    })
+}
+
+/// Every case for the Docencio at `addr`.
+pub async fn casos(addr: &Destino) -> Informe {
+    let mut informe = Informe::new("docencio", &addr.addr);
+    let framing = "1 marco";
+    informe
+        .run(
+            "1.1",
+            framing,
+            "Contenido: una respuesta enmarcada, el texto exacto",
+            answer_is(addr, b"Contenido", contenido),
+        )
+        .await;
+    informe
+        .run(
+            "1.2",
+            framing,
+            "una pregunta que llega de a 2 bytes",
+            partial_frame(addr, b"Contenido", contenido),
+        )
+        .await;
+    informe
+        .run(
+            "1.3",
+            framing,
+            "longitud declarada enorme: error y cierre",
+            oversized(addr),
+        )
+        .await;
+    let questions = "2 preguntas y textos";
+    informe
+        .run(
+            "2.1",
+            questions,
+            "contenido (minúsculas, espacios) se reconoce",
+            answer_is(addr, b"  contenido ", contenido),
+        )
+        .await;
+    informe
+        .run(
+            "2.2",
+            questions,
+            "Tarea: la respuesta de Tareo, envuelta y sin bytes de longitud",
+            answer_is(addr, b"Tarea", relayed),
+        )
+        .await;
+    informe
+        .run(
+            "2.3",
+            questions,
+            "Pregunta Dificil: la de Profesor, envuelta",
+            answer_is(addr, b"Pregunta Dificil", relayed_or_error),
+        )
+        .await;
+    let order = "3 orden";
+    let contenido_check: Check = contenido;
+    let relayed_check: Check = relayed;
+    informe
+        .run(
+            "3.1",
+            order,
+            "cinco preguntas en una escritura: respuestas en orden",
+            pipelined(
+                addr,
+                &[
+                    (b"Tarea", relayed_check),
+                    (b"Contenido", contenido_check),
+                    (b"Tarea", relayed_check),
+                    (b"Contenido", contenido_check),
+                    (b"Tarea", relayed_check),
+                ],
+            ),
+        )
+        .await;
+    error_and_concurrency_sections(&mut informe, addr, b"Tarea", relayed, "estudiantes").await;
+    informe
+}

@@ -1,0 +1,163 @@
+//! The report as a person reads it (a table, coloured on a terminal), as
+//! JSON, as JUnit XML (CI and classroom autograders) and as Gradescope's
+//! `results.json` (a score per section).
+
+use std::collections::BTreeMap;
+
+use serde_json::json;
+
+use super::caso::{Informe, Veredicto};
+
+/// How the report is printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Formato {
+    /// Una tabla legible
+    Texto,
+    /// Un objeto JSON
+    Json,
+    /// JUnit XML
+    Junit,
+    /// El results.json de Gradescope (puntaje por sección)
+    Gradescope,
+}
+
+pub fn render(informe: &Informe, formato: Formato, colour: bool) -> String {
+    match formato {
+        Formato::Texto => texto(informe, colour),
+        Formato::Json => serde_json::to_string_pretty(informe).unwrap_or_default(),
+        Formato::Junit => junit(informe),
+        Formato::Gradescope => gradescope(informe),
+    }
+}
+
+fn texto(informe: &Informe, colour: bool) -> String {
+    let paint = |veredicto: &Veredicto| {
+        let label = veredicto.label();
+        if !colour {
+            return label.to_owned();
+        }
+        let code = match veredicto {
+            Veredicto::Pasa => "32",
+            Veredicto::Observacion(_) => "33",
+            Veredicto::Falla(_) => "31;1",
+            Veredicto::NoAplica(_) => "2",
+        };
+        format!("\u{1b}[{code}m{label}\u{1b}[0m")
+    };
+    let mut out = format!(
+        "Verificación de {} en {}\n\n",
+        informe.rol, informe.objetivo
+    );
+    let mut section = "";
+    for caso in &informe.casos {
+        if caso.seccion != section {
+            section = &caso.seccion;
+            out.push_str(&format!("{section}\n"));
+        }
+        out.push_str(&format!(
+            "  {:<5} {:<66} {}\n",
+            caso.id,
+            caso.nombre,
+            paint(&caso.veredicto)
+        ));
+        let detail = caso.veredicto.detail();
+        if !detail.is_empty() {
+            out.push_str(&format!("        {detail}\n"));
+        }
+    }
+    let passed = informe
+        .casos
+        .iter()
+        .filter(|caso| !caso.veredicto.is_failure())
+        .count();
+    out.push_str(&format!(
+        "\n{passed} de {} casos sin falla; {} fallan.\n",
+        informe.casos.len(),
+        informe.failures()
+    ));
+    out
+}
+
+fn xml(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '&' => "&amp;".to_owned(),
+            '<' => "&lt;".to_owned(),
+            '>' => "&gt;".to_owned(),
+            '"' => "&quot;".to_owned(),
+            c if c.is_control() && c != '\n' => format!("\\u{{{:x}}}", c as u32),
+            c => c.to_string(),
+        })
+        .collect()
+}
+
+fn junit(informe: &Informe) -> String {
+    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    out.push_str(&format!(
+        "<testsuite name=\"aula verificar {}\" tests=\"{}\" failures=\"{}\" skipped=\"{}\" time=\"{:.3}\">\n",
+        xml(&informe.rol),
+        informe.casos.len(),
+        informe.failures(),
+        informe.casos.iter().filter(|caso| matches!(caso.veredicto, Veredicto::NoAplica(_))).count(),
+        informe.elapsed().as_secs_f64()
+    ));
+    for caso in &informe.casos {
+        out.push_str(&format!(
+            "  <testcase classname=\"{}.{}\" name=\"{} {}\" time=\"{:.3}\">",
+            xml(&informe.rol),
+            xml(&caso.seccion),
+            xml(&caso.id),
+            xml(&caso.nombre),
+            caso.ms as f64 / 1000.0
+        ));
+        match &caso.veredicto {
+            Veredicto::Falla(detail) => {
+                out.push_str(&format!("<failure message=\"{}\"/>", xml(detail)))
+            }
+            Veredicto::NoAplica(detail) => {
+                out.push_str(&format!("<skipped message=\"{}\"/>", xml(detail)))
+            }
+            Veredicto::Observacion(detail) => {
+                out.push_str(&format!("<system-out>{}</system-out>", xml(detail)))
+            }
+            Veredicto::Pasa => {}
+        }
+        out.push_str("</testcase>\n");
+    }
+    out.push_str("</testsuite>\n");
+    out
+}
+
+fn gradescope(informe: &Informe) -> String {
+    let mut sections: BTreeMap<&str, (u32, u32, Vec<String>)> = BTreeMap::new();
+    for caso in &informe.casos {
+        let entry = sections.entry(&caso.seccion).or_default();
+        if matches!(caso.veredicto, Veredicto::NoAplica(_)) {
+            continue;
+        }
+        entry.1 += 1;
+        if caso.veredicto.is_failure() {
+            entry.2.push(format!(
+                "{} {}: {}",
+                caso.id,
+                caso.nombre,
+                caso.veredicto.detail()
+            ));
+        } else {
+            entry.0 += 1;
+        }
+    }
+    let tests: Vec<_> = sections
+        .iter()
+        .map(|(name, (passed, total, failures))| {
+            json!({
+                "name": name,
+                "score": passed,
+                "max_score": total,
+                "output": failures.join("\n"),
+            })
+        })
+        .collect();
+    let score: u32 = sections.values().map(|(passed, _, _)| passed).sum();
+    serde_json::to_string_pretty(&json!({"score": score, "tests": tests})).unwrap_or_default()
+}

@@ -1,0 +1,59 @@
+//! Verificar: grades any implementation of a role against the contract,
+//! the way Autobahn grades a WebSocket server: numbered cases by section,
+//! a verdict each, a report a person and a CI can read.
+//!
+//! - [`caso`]: a case's verdict and the report they make.
+//! - [`sonda`]: a raw framed TCP client that shows bytes, with a deadline
+//!   on every read, for targets that hang or send garbage.
+//! - [`docencio`], [`tareo`], [`profesor`]: the cases of each role.
+//! - [`formato`]: the report as a table, JSON or JUnit XML.
+//!
+//! Every case is bounded in time ([`CASE_TIMEOUT`]); the target may hang,
+//! crash or send garbage and the run still ends with a report. Only the
+//! address the user names is contacted, with bounded load.
+
+pub mod caso;
+mod comunes;
+pub mod docencio;
+pub mod formato;
+pub mod profesor;
+pub mod sonda;
+pub mod tareo;
+
+use std::time::Duration;
+
+pub use caso::{Caso, Informe, Veredicto};
+
+/// Longest a case may take.
+pub const CASE_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Longest a single answer is waited for (the contract's 5 s for a peer
+/// downstream, plus room).
+pub const ANSWER_WAIT: Duration = Duration::from_secs(7);
+
+/// What to grade.
+#[derive(Debug, Clone)]
+pub enum Objetivo {
+    Docencio(String),
+    Tareo(String),
+    Profesor { url: String, token: Option<String> },
+}
+
+/// Runs every case for `objetivo`.
+pub async fn verificar(objetivo: &Objetivo) -> Informe {
+    verificar_esperando(objetivo, ANSWER_WAIT).await
+}
+
+/// The same, waiting `espera` for each answer (tests of targets that
+/// never answer use a shorter one).
+pub async fn verificar_esperando(objetivo: &Objetivo, espera: Duration) -> Informe {
+    let destino = |addr: &str| sonda::Destino {
+        addr: addr.to_owned(),
+        espera,
+    };
+    match objetivo {
+        Objetivo::Docencio(addr) => docencio::casos(&destino(addr)).await,
+        Objetivo::Tareo(addr) => tareo::casos(&destino(addr)).await,
+        Objetivo::Profesor { url, token } => profesor::casos(url, token.as_deref()).await,
+    }
+}

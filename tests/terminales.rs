@@ -58,6 +58,38 @@ impl Tmux {
         self.stdout(&["capture-pane", "-p", "-J", "-t", target])
     }
 
+    /// Waits until the role in pane `target` stops cleanly: its pane shows
+    /// `text` (the role's last words), or, when tmux lost the last output
+    /// of a process that ended (seen once on a loaded machine: "Pane is
+    /// dead (status 0)" with the line missing), the pane is dead with
+    /// exit status 0.
+    async fn until_stopped_cleanly(&self, target: &str, text: &str) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let screen = self.screen(target);
+            if screen.contains(text) {
+                return;
+            }
+            let dead = self.stdout(&[
+                "display-message",
+                "-p",
+                "-t",
+                target,
+                "#{pane_dead} #{pane_dead_status}",
+            ]);
+            match dead.split_whitespace().collect::<Vec<_>>()[..] {
+                ["1", "0"] => return,
+                ["1", status] => panic!("pane {target} ended with status {status}:\n{screen}"),
+                _ => {}
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "pane {target} did not show {text:?} within 30 s; it shows:\n{screen}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Waits until pane `target` shows `text`; fails with what it shows.
     async fn until_shown(&self, target: &str, text: &str) -> String {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
@@ -183,10 +215,11 @@ async fn terminales_opens_four_titled_panes_in_the_notebooks_order() {
     // Then each server, from the last started: each stops cleanly.
     for role in ["docencio", "tareo"] {
         tmux.stdout(&["send-keys", "-t", &pane(role), "C-c"]);
-        tmux.until_shown(&pane(role), "Servidor detenido").await;
+        tmux.until_stopped_cleanly(&pane(role), "Servidor detenido")
+            .await;
     }
     tmux.stdout(&["send-keys", "-t", &pane("profesor"), "C-c"]);
-    tmux.until_shown(&pane("profesor"), "Profesor se detiene")
+    tmux.until_stopped_cleanly(&pane("profesor"), "Profesor se detiene")
         .await;
     // And each process ended. (Its pid, not tmux's "Pane is dead" line:
     // tmux sometimes notices a pane's exit late.)

@@ -6,6 +6,7 @@ mod common;
 
 use std::time::Duration;
 
+use aula::verificar::estudiante::Programa;
 use aula::verificar::{formato, verificar, verificar_esperando, Objetivo, Veredicto};
 use common::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -20,6 +21,16 @@ async fn our_four_roles_pass_every_case() {
             url: class.profesor.url.clone(),
             token: None,
         },
+        Objetivo::Estudiante(Programa {
+            comando: [
+                env!("CARGO_BIN_EXE_estudiante"),
+                "--docencio-addr",
+                "{addr}",
+            ]
+            .map(String::from)
+            .to_vec(),
+            escuchar: "127.0.0.1:0".parse().unwrap(),
+        }),
     ] {
         let informe = verificar(&objetivo).await;
         let shown = formato::render(&informe, formato::Formato::Texto, false);
@@ -38,6 +49,7 @@ async fn our_four_roles_pass_every_case() {
 
 /// A server that frames its answers little-endian, or answers with length
 /// bytes inside (the notebook's Docencio), or answers out of order, or
+/// drops every 100th question, or
 /// never answers an unknown question: each caught by its case, and the run
 /// still ends.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -47,6 +59,7 @@ async fn broken_servers_are_caught_by_the_case_meant_for_them() {
         (Broken::LengthInside, "2.2"),
         (Broken::Swapped, "3.1"),
         (Broken::SilentOnUnknown, "4.1"),
+        (Broken::DropsEveryHundredth, "3.2"),
     ] {
         let addr = broken.serve().await;
         let informe = verificar_esperando(
@@ -94,6 +107,7 @@ enum Broken {
     LengthInside,
     Swapped,
     SilentOnUnknown,
+    DropsEveryHundredth,
 }
 
 impl Broken {
@@ -105,6 +119,7 @@ impl Broken {
             while let Ok((mut stream, _)) = listener.accept().await {
                 tokio::spawn(async move {
                     let mut pending: Vec<Vec<u8>> = Vec::new();
+                    let mut questions = 0u64;
                     loop {
                         let mut header = [0u8; 4];
                         if stream.read_exact(&mut header).await.is_err() {
@@ -117,6 +132,12 @@ impl Broken {
                         let mut body = vec![0u8; length as usize];
                         if stream.read_exact(&mut body).await.is_err() {
                             return;
+                        }
+                        questions += 1;
+                        if matches!(self, Broken::DropsEveryHundredth)
+                            && questions.is_multiple_of(100)
+                        {
+                            continue;
                         }
                         let answer: Option<Vec<u8>> = match body.as_slice() {
                             b"Contenido" => Some(aula::wire::texts::CONTENIDO_ANSWER.into()),
@@ -248,4 +269,101 @@ async fn broken_profesor() -> std::net::SocketAddr {
         }
     });
     addr
+}
+
+/// A mistake of the person grading (an address without a port, a URL
+/// without http://, a program that is not there, a program given to a
+/// server's grading) exits 2 with a message and no report, before any
+/// case: 1 is kept for a target that failed its cases.
+#[test]
+fn a_mistake_in_the_command_exits_2_without_a_report() {
+    for args in [
+        &["verificar", "profesor", "127.0.0.1:4444"][..],
+        &["verificar", "docencio", "http://127.0.0.1:4446"],
+        &["verificar", "tareo", "127.0.0.1"],
+        &["verificar", "docencio"],
+        &["verificar", "estudiante"],
+        &["verificar", "estudiante", "--", "/no/existe/estudiante.py"],
+        &["verificar", "estudiante", "127.0.0.1:4446", "--", "true"],
+        &["verificar", "tareo", "127.0.0.1:4445", "--", "true"],
+    ] {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_estudiante"))
+            .args(args)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(output.stdout.is_empty(), "{args:?}: a report was printed");
+        assert!(
+            stderr.starts_with("estudiante verificar "),
+            "{args:?}: {stderr}"
+        );
+    }
+}
+
+/// A Profesor that redirects every request to another server does not
+/// send the grader there (only the address the user named is contacted),
+/// and a body of 2 MiB is refused at 1 MiB, not kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_profesor_cannot_send_the_grader_elsewhere_nor_flood_it() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+    let elsewhere = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let elsewhere_addr = elsewhere.local_addr().unwrap();
+    let visits = Arc::new(AtomicU64::new(0));
+    let counted = visits.clone();
+    tokio::spawn(async move {
+        while let Ok((_stream, _)) = elsewhere.accept().await {
+            counted.fetch_add(1, Ordering::SeqCst);
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut request = Vec::new();
+                let mut buffer = [0u8; 4096];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buffer).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(read) => request.extend_from_slice(&buffer[..read]),
+                    }
+                }
+                let response = if request.starts_with(b"GET / ") {
+                    let body = vec![b'x'; 2 << 20];
+                    let mut response = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                        body.len()
+                    )
+                    .into_bytes();
+                    response.extend_from_slice(&body);
+                    response
+                } else {
+                    format!(
+                        "HTTP/1.1 307 Temporary Redirect\r\nLocation: http://{elsewhere_addr}/otro\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    )
+                    .into_bytes()
+                };
+                let _ = stream.write_all(&response).await;
+            });
+        }
+    });
+    let informe = verificar(&Objetivo::Profesor {
+        url: format!("http://{addr}"),
+        token: None,
+    })
+    .await;
+    let shown = formato::render(&informe, formato::Formato::Texto, false);
+    assert_eq!(
+        visits.load(Ordering::SeqCst),
+        0,
+        "followed a redirect:\n{shown}"
+    );
+    let first = &informe.casos[0];
+    assert!(
+        first.veredicto.detail().contains("pasa de 1048576 bytes"),
+        "{shown}"
+    );
+    assert!(informe.failed_ids().contains(&"2.1"), "{shown}");
 }

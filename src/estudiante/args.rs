@@ -32,7 +32,7 @@ pub struct Args {
     /// Profesor (para `estudiante sesion`)
     #[arg(long, env = "AULA_PROFESOR_URL", default_value = crate::api::DEFAULT_PROFESOR_URL, global = true)]
     pub profesor_url: String,
-    /// El token de la clase, si Profesor lo pide (para `estudiante sesion`)
+    /// El token de la clase, si Profesor lo pide (para `estudiante sesion` y `verificar profesor`)
     #[arg(long, env = "AULA_TOKEN", hide_env_values = true, global = true)]
     pub token: Option<String>,
     #[command(subcommand)]
@@ -139,11 +139,21 @@ pub enum Command {
         /// El rol a calificar
         #[arg(value_enum)]
         rol: RolVerificado,
-        /// Dónde está: HOST:PUERTO (docencio, tareo) o la URL (profesor)
-        objetivo: String,
+        /// Dónde está: HOST:PUERTO (docencio, tareo) o la URL (profesor);
+        /// para estudiante, nada: el programa va después de --
+        objetivo: Option<String>,
         /// El informe: texto, json, junit o gradescope
         #[arg(long, value_enum, default_value_t = crate::verificar::formato::Formato::Texto)]
         formato: crate::verificar::formato::Formato,
+        /// estudiante: dónde escucha aula como Docencio del programa
+        /// (IP:PUERTO; por omisión 127.0.0.1 y un puerto libre)
+        #[arg(long, value_name = "IP:PUERTO")]
+        escuchar: Option<std::net::SocketAddr>,
+        /// estudiante: el programa y sus argumentos, después de --; {host},
+        /// {puerto} y {addr} se reemplazan por dónde escucha aula (también
+        /// en AULA_DOCENCIO_ADDR). Ej.: -- python3 estudiante.py {host} {puerto}
+        #[arg(last = true, value_name = "PROGRAMA")]
+        comando: Vec<String>,
         /// Muestra esta ayuda
         #[arg(short = 'h', long = "help", action = clap::ArgAction::Help)]
         help: Option<bool>,
@@ -171,6 +181,19 @@ pub enum RolVerificado {
     Docencio,
     Tareo,
     Profesor,
+    /// Un programa de estudiante: aula lo arranca y hace de su Docencio
+    Estudiante,
+}
+
+impl RolVerificado {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RolVerificado::Docencio => "docencio",
+            RolVerificado::Tareo => "tareo",
+            RolVerificado::Profesor => "profesor",
+            RolVerificado::Estudiante => "estudiante",
+        }
+    }
 }
 
 /// How `estudiante` prints its summary.

@@ -35,19 +35,32 @@ pub async fn run(
             rol,
             objetivo,
             formato,
+            escuchar,
+            comando,
             ..
         } => {
-            use super::args::RolVerificado;
-            use crate::verificar::{formato::render, verificar, Objetivo};
-            let objetivo = match rol {
-                RolVerificado::Docencio => Objetivo::Docencio(objetivo.clone()),
-                RolVerificado::Tareo => Objetivo::Tareo(objetivo.clone()),
-                RolVerificado::Profesor => Objetivo::Profesor {
-                    url: objetivo.clone(),
-                    token: token.map(str::to_owned),
-                },
+            use crate::verificar::{formato::render, preparar, verificar};
+            // A mistake in how it was called exits 2, like a bad flag: CI
+            // tells it from a program that failed its cases (1).
+            let objetivo =
+                match verificar_objetivo(*rol, objetivo.as_deref(), *escuchar, comando, token)
+                    .and_then(|objetivo| preparar(&objetivo).map(|()| objetivo))
+                {
+                    Ok(objetivo) => objetivo,
+                    Err(why) => {
+                        eprintln!("estudiante verificar {}: {why}", rol.as_str());
+                        return Ok(2);
+                    }
+                };
+            // Ctrl-C (or a CI's timeout) ends the run: the graded program
+            // and all it started are killed with it.
+            let informe = tokio::select! {
+                informe = verificar(&objetivo) => informe,
+                () = crate::shutdown::signal() => {
+                    eprintln!("estudiante verificar: interrumpido; sin informe");
+                    return Ok(130);
+                }
             };
-            let informe = verificar(&objetivo).await;
             let colour = std::io::IsTerminal::is_terminal(&std::io::stdout());
             say(render(&informe, *formato, colour));
             Ok(if informe.failures() == 0 { 0 } else { 1 })
@@ -80,5 +93,51 @@ pub async fn run(
             ));
             Ok(0)
         }
+    }
+}
+
+/// What `estudiante verificar ROL ...` grades: an address for the servers,
+/// a program after `--` for a student.
+fn verificar_objetivo(
+    rol: super::args::RolVerificado,
+    objetivo: Option<&str>,
+    escuchar: Option<std::net::SocketAddr>,
+    comando: &[String],
+    token: Option<&str>,
+) -> Result<crate::verificar::Objetivo, String> {
+    use super::args::RolVerificado;
+    use crate::verificar::{estudiante::Programa, Objetivo};
+    let rol_name = rol.as_str();
+    match (rol, objetivo) {
+        (RolVerificado::Estudiante, Some(extra)) => Err(format!(
+            "no lleva dirección ({extra:?}): aula escucha como su Docencio; el programa va después de --, p. ej. -- python3 estudiante.py {{host}} {{puerto}}"
+        )),
+        (RolVerificado::Estudiante, None) if comando.is_empty() => Err(
+            "el programa va después de --, p. ej. estudiante verificar estudiante -- python3 estudiante.py {host} {puerto}".into(),
+        ),
+        (RolVerificado::Estudiante, None) => Ok(Objetivo::Estudiante(Programa {
+            comando: comando.to_vec(),
+            escuchar: escuchar.unwrap_or(std::net::SocketAddr::from(([127, 0, 0, 1], 0))),
+        })),
+        (_, None) => Err(format!(
+            "falta dónde está: {}",
+            if rol == RolVerificado::Profesor {
+                "su URL, p. ej. http://127.0.0.1:4444"
+            } else {
+                "HOST:PUERTO, p. ej. 127.0.0.1:4446"
+            }
+        )),
+        (_, Some(_)) if !comando.is_empty() => Err(format!(
+            "un programa después de -- solo se usa con verificar estudiante, no con verificar {rol_name}"
+        )),
+        (_, Some(_)) if escuchar.is_some() => Err(format!(
+            "--escuchar solo se usa con verificar estudiante, no con verificar {rol_name}"
+        )),
+        (RolVerificado::Docencio, Some(addr)) => Ok(Objetivo::Docencio(addr.to_owned())),
+        (RolVerificado::Tareo, Some(addr)) => Ok(Objetivo::Tareo(addr.to_owned())),
+        (RolVerificado::Profesor, Some(url)) => Ok(Objetivo::Profesor {
+            url: url.to_owned(),
+            token: token.map(str::to_owned),
+        }),
     }
 }

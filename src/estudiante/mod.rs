@@ -303,8 +303,15 @@ impl Student {
         let mut sent_here = 0u64;
         let mut outstanding: VecDeque<(Question, Instant, QuestionId)> = VecDeque::new();
         let mut stop_by: Option<Instant> = None;
+        // The notebook's pause between questions: frames that come meanwhile
+        // (announcements, the sala) are still read and shown at once.
+        let mut resume_at: Option<Instant> = None;
         loop {
+            if resume_at.is_some_and(|at| Instant::now() >= at) {
+                resume_at = None;
+            }
             while stop_by.is_none()
+                && resume_at.is_none()
                 && outstanding.len() < self.config.in_flight
                 && self.has_more(tally)
             {
@@ -327,12 +334,14 @@ impl Student {
             if let Err(err) = SinkExt::<Bytes>::flush(&mut questions).await {
                 return self.lost(tally, &mut outstanding, &describe_io_error(&err));
             }
-            if outstanding.is_empty() {
+            let pausing = outstanding.is_empty() && resume_at.is_some();
+            if outstanding.is_empty() && (!pausing || stop_by.is_some()) {
                 return;
             }
-            let wait = match stop_by {
-                Some(deadline) => deadline.saturating_duration_since(Instant::now()),
-                None => self.config.answer_timeout,
+            let wait = match (stop_by, resume_at) {
+                (Some(deadline), _) => deadline.saturating_duration_since(Instant::now()),
+                (None, Some(at)) if pausing => at.saturating_duration_since(Instant::now()),
+                _ => self.config.answer_timeout,
             };
             let frame = tokio::select! {
                 () = self.shutdown.cancelled(), if stop_by.is_none() => {
@@ -349,6 +358,8 @@ impl Student {
                 Ok(None) => {
                     return self.lost(tally, &mut outstanding, "Docencio cerró la conexión")
                 }
+                // The pause is over: the next question.
+                Err(_) if pausing && stop_by.is_none() => continue,
                 Err(_) if stop_by.is_some() => {
                     tally.unanswered += outstanding.len() as u64;
                     return;
@@ -384,12 +395,7 @@ impl Student {
             question_line!(info, id = id, "Respuesta recibida: {}", for_log(&text));
             if self.config.pause && stop_by.is_none() && self.has_more(tally) {
                 let pause = Duration::from_secs_f64(1.0 + self.rng.random::<f64>() * 5.0);
-                tokio::select! {
-                    () = self.shutdown.cancelled() => {
-                        stop_by = Some(Instant::now() + STOP_GRACE);
-                    }
-                    () = sleep(pause) => {}
-                }
+                resume_at = Some(Instant::now() + pause);
             }
         }
     }

@@ -162,12 +162,22 @@ pub async fn oversized(addr: &Destino) -> Veredicto {
             "longitud declarada 2147483632: se esperaba Error: y cierre; llegó \"{}\"",
             show(&answer)
         )),
-        Err(_) if sonda.closes_within(Duration::from_secs(1)).await => {
+        Err(why) if why.starts_with("sin respuesta") => {
+            if sonda.closes_within(Duration::from_secs(1)).await {
+                Veredicto::Observacion("cerró la conexión sin decir el error".into())
+            } else {
+                Veredicto::Falla(
+                    "longitud declarada 2147483632: ni error ni cierre en 5 s (¿espera 2 GiB?)"
+                        .into(),
+                )
+            }
+        }
+        Err(why) if why.starts_with("la conexión se cerró antes") => {
             Veredicto::Observacion("cerró la conexión sin decir el error".into())
         }
-        Err(_) => Veredicto::Falla(
-            "longitud declarada 2147483632: ni error ni cierre en 5 s (¿espera 2 GiB?)".into(),
-        ),
+        Err(why) => Veredicto::Falla(format!(
+            "longitud declarada 2147483632: se esperaba Error: y cierre; {why}"
+        )),
     }
 }
 
@@ -226,8 +236,8 @@ pub async fn silent_client_blocks_nobody(
 }
 
 /// Sections 4 (the error table) and 5 (concurrency), the same for every
-/// TCP server: `good` is a question it answers, `check` its answer, and
-/// `concurrent_question` what 20 clients ask at once.
+/// TCP server: `good` is a question it answers (what 20 clients ask at
+/// once), `check` its answer.
 pub async fn error_and_concurrency_sections(
     informe: &mut Informe,
     addr: &Destino,
@@ -278,4 +288,94 @@ pub async fn error_and_concurrency_sections(
             silent_client_blocks_nobody(addr, good, check),
         )
         .await;
+}
+
+/// `count` copies of `question` in one write on one connection: `count`
+/// answers, each right (a server that drops one leaves the client
+/// waiting for it).
+pub async fn many_on_one_connection(
+    addr: &Destino,
+    question: &[u8],
+    count: usize,
+    check: Check,
+) -> Veredicto {
+    let mut sonda = connect_or_fail!(addr);
+    let all: Vec<u8> = (0..count).flat_map(|_| frame(question)).collect();
+    if let Err(why) = sonda.send_raw(&all).await {
+        return Veredicto::Falla(why);
+    }
+    for n in 1..=count {
+        match sonda.read().await {
+            Ok(answer) => {
+                if let Err(expected) = check(&answer) {
+                    return Veredicto::Falla(format!(
+                        "{count} \"{}\" seguidas: la respuesta {n} debía ser {expected}; llegó \"{}\"",
+                        show(question),
+                        show(&answer)
+                    ));
+                }
+            }
+            Err(why) => {
+                return Veredicto::Falla(format!(
+                    "{count} \"{}\" seguidas: llegaron {} respuestas; la {n}: {why}",
+                    show(question),
+                    n - 1
+                ))
+            }
+        }
+    }
+    Veredicto::Pasa
+}
+
+/// Questions a client that never reads sends in the slow-reader case
+/// (bounded: about 70 KB of questions).
+const UNREAD_QUESTIONS: usize = 5_000;
+
+/// A client that sends many questions and never reads its answers (its
+/// receive buffer 4 KiB, so the server's writes to it soon block) does
+/// not delay another client's answer.
+pub async fn unread_client_blocks_nobody(
+    addr: &Destino,
+    question: &[u8],
+    check: impl Fn(&[u8]) -> Result<Option<String>, String>,
+) -> Veredicto {
+    let target = match tokio::net::lookup_host(&addr.addr)
+        .await
+        .map(|mut found| found.next())
+    {
+        Ok(Some(target)) => target,
+        _ => return Veredicto::Falla(format!("no se encontró {}", addr.addr)),
+    };
+    let socket = match if target.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()
+    } else {
+        tokio::net::TcpSocket::new_v6()
+    } {
+        Ok(socket) => socket,
+        Err(err) => return Veredicto::Falla(err.to_string()),
+    };
+    let _ = socket.set_recv_buffer_size(4096);
+    let mut unread =
+        match tokio::time::timeout(Duration::from_secs(3), socket.connect(target)).await {
+            Ok(Ok(stream)) => stream,
+            Ok(Err(err)) => return Veredicto::Falla(format!("no se pudo conectar: {err}")),
+            Err(_) => return Veredicto::Falla("no aceptó la conexión en 3 s".into()),
+        };
+    let all: Vec<u8> = (0..UNREAD_QUESTIONS)
+        .flat_map(|_| frame(question))
+        .collect();
+    // The writes may block once the server stops reading: they go on
+    // beside the other client, and end with this case.
+    let _writer = tokio_util::task::AbortOnDropHandle::new(tokio::spawn(async move {
+        use tokio::io::AsyncWriteExt;
+        let _ = unread.write_all(&all).await;
+        std::future::pending::<()>().await;
+    }));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    match answer_is(addr, question, check).await {
+        Veredicto::Falla(why) => Veredicto::Falla(format!(
+            "mientras otro cliente envía {UNREAD_QUESTIONS} preguntas sin leer ninguna respuesta: {why}"
+        )),
+        verdict => verdict,
+    }
 }

@@ -3,7 +3,8 @@
 
 use super::caso::Informe;
 use super::comunes::{
-    answer_is, error_and_concurrency_sections, is_error, oversized, partial_frame, pipelined, Check,
+    answer_is, error_and_concurrency_sections, is_error, many_on_one_connection, oversized,
+    partial_frame, pipelined, unread_client_blocks_nobody, Check,
 };
 use super::sonda::{show, Destino};
 use crate::wire::texts::{is_known_answer, CONTENIDO_ANSWER, RELAYED_PREFIX};
@@ -118,6 +119,25 @@ pub async fn casos(addr: &Destino) -> Informe {
             ),
         )
         .await;
+    informe
+        .run(
+            "3.2",
+            order,
+            "150 Contenido seguidas en una conexión: 150 respuestas",
+            many_on_one_connection(addr, b"Contenido", 150, contenido_check),
+        )
+        .await;
     error_and_concurrency_sections(&mut informe, addr, b"Tarea", relayed, "estudiantes").await;
+    // Contenido, not Tarea: thousands of questions a Docencio answers
+    // itself, nothing forwarded nor counted at Profesor.
+    informe
+        .run(
+            "6.1",
+            "6 clientes lentos",
+            "un cliente que no lee sus respuestas no detiene a otro",
+            unread_client_blocks_nobody(addr, b"Contenido", contenido),
+        )
+        .await;
+    super::sala::sections(&mut informe, addr).await;
     informe
 }

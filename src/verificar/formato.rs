@@ -46,8 +46,16 @@ fn texto(informe: &Informe, colour: bool) -> String {
     };
     let mut out = format!(
         "Verificación de {} en {}\n\n",
-        informe.rol, informe.objetivo
+        informe.rol,
+        super::sonda::show(informe.objetivo.as_bytes())
     );
+    let width = informe
+        .casos
+        .iter()
+        .map(|caso| caso.nombre.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(66);
     let mut section = "";
     for caso in &informe.casos {
         if caso.seccion != section {
@@ -55,7 +63,7 @@ fn texto(informe: &Informe, colour: bool) -> String {
             out.push_str(&format!("{section}\n"));
         }
         out.push_str(&format!(
-            "  {:<5} {:<66} {}\n",
+            "  {:<5} {:<width$} {}\n",
             caso.id,
             caso.nombre,
             paint(&caso.veredicto)
@@ -85,10 +93,18 @@ fn xml(text: &str) -> String {
             '<' => "&lt;".to_owned(),
             '>' => "&gt;".to_owned(),
             '"' => "&quot;".to_owned(),
-            c if c.is_control() && c != '\n' => format!("\\u{{{:x}}}", c as u32),
+            c if (c.is_control() && c != '\n') || !allowed_in_xml(c) => {
+                format!("\\u{{{:x}}}", c as u32)
+            }
             c => c.to_string(),
         })
         .collect()
+}
+
+/// The characters XML 1.0 allows in a document (U+FFFE, U+FFFF and the
+/// surrogates are not among them: a target may send them).
+fn allowed_in_xml(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
 }
 
 fn junit(informe: &Informe) -> String {
@@ -160,4 +176,30 @@ fn gradescope(informe: &Informe) -> String {
         .collect();
     let score: u32 = sections.values().map(|(passed, _, _)| passed).sum();
     serde_json::to_string_pretty(&json!({"score": score, "tests": tests})).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::verificar::caso::Caso;
+
+    /// Whatever a target sent, the JUnit report stays well-formed: markup
+    /// characters escaped, characters XML refuses written as `\u{...}`.
+    #[test]
+    fn junit_escapes_what_a_target_sent() {
+        let mut informe = Informe::new("docencio", "127.0.0.1:4446");
+        informe.casos.push(Caso {
+            id: "1.1".into(),
+            seccion: "1 marco".into(),
+            nombre: "Contenido".into(),
+            veredicto: Veredicto::Falla("llegó \"<b>&]]>\u{ffff}\u{fffe}\u{1b}\"".into()),
+            ms: 3,
+        });
+        let junit = junit(&informe);
+        assert!(
+            junit.contains("llegó &quot;&lt;b&gt;&amp;]]&gt;\\u{ffff}\\u{fffe}\\u{1b}&quot;"),
+            "{junit}"
+        );
+        assert!(junit.chars().all(allowed_in_xml), "{junit}");
+    }
 }

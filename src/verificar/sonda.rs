@@ -40,8 +40,10 @@ pub fn show(bytes: &[u8]) -> String {
     let mut shown = String::new();
     for chunk in bytes.utf8_chunks() {
         for c in chunk.valid().chars() {
-            if c.is_control() {
+            if c.is_control() && (c as u32) < 0x100 {
                 shown.push_str(&format!("\\x{:02x}", c as u32));
+            } else if c.is_control() || misleading(c) {
+                shown.push_str(&format!("\\u{{{:x}}}", c as u32));
             } else {
                 shown.push(c);
             }
@@ -55,6 +57,22 @@ pub fn show(bytes: &[u8]) -> String {
         return format!("{cut}…");
     }
     shown
+}
+
+/// Characters that would reorder or hide what a report shows (bidi
+/// controls, invisible marks) or that XML refuses (noncharacters).
+fn misleading(c: char) -> bool {
+    matches!(
+        c,
+        '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{061C}'
+            | '\u{FEFF}'
+            | '\u{FDD0}'..='\u{FDEF}'
+            | '\u{FFFE}'
+            | '\u{FFFF}'
+    )
 }
 
 /// A frame as sent: 4-byte big-endian length, then the bytes.
@@ -145,5 +163,20 @@ impl Sonda {
                 Err(_) => return false,
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::show;
+
+    #[test]
+    fn shows_length_bytes_bidi_controls_and_noncharacters_as_escapes() {
+        assert_eq!(show(b"\x00\x00\x00\x16Hola"), "\\x00\\x00\\x00\\x16Hola");
+        assert_eq!(
+            show("a\u{202e}b\u{ffff}\u{1b}".as_bytes()),
+            "a\\u{202e}b\\u{ffff}\\x1b"
+        );
+        assert_eq!(show(b"\xff\xfeok"), "\\xff\\xfeok");
     }
 }

@@ -3,8 +3,8 @@
 
 use super::caso::Informe;
 use super::comunes::{
-    answer_is, error_and_concurrency_sections, error_then_usable, is_error, oversized,
-    partial_frame, pipelined, Check,
+    answer_is, error_and_concurrency_sections, error_then_usable, is_error, many_on_one_connection,
+    oversized, partial_frame, pipelined, unread_client_blocks_nobody, Check,
 };
 use super::sonda::{show, Destino};
 use crate::wire::texts::is_known_answer;
@@ -97,6 +97,22 @@ pub async fn casos(addr: &Destino) -> Informe {
             ),
         )
         .await;
+    informe
+        .run(
+            "3.2",
+            order,
+            "150 Tarea seguidas en una conexión: 150 respuestas",
+            many_on_one_connection(addr, b"Tarea", 150, four),
+        )
+        .await;
     error_and_concurrency_sections(&mut informe, addr, b"Tarea", one_of_four, "conexiones").await;
+    informe
+        .run(
+            "6.1",
+            "6 clientes lentos",
+            "un cliente que no lee sus respuestas no detiene a otro",
+            unread_client_blocks_nobody(addr, b"Tarea", one_of_four),
+        )
+        .await;
     informe
 }

@@ -1,0 +1,765 @@
+//! The cases of an Estudiante: aula plays Docencio for a student's program.
+//!
+//! aula starts the program itself (the command after `--`, with `{host}`,
+//! `{puerto}` and `{addr}` replaced by where aula listens, and
+//! `AULA_DOCENCIO_ADDR` set), first with nothing listening (the notebook's
+//! Estudiante dies when started before Docencio), then reads what it sends
+//! and answers the ways a Docencio may: whole, an `Error: ...`, an answer
+//! and an announcement in one write, in pieces; last it closes the
+//! connection. What the program printed is read from a pseudo-terminal (so
+//! nothing waits in a pipe's buffer) and its CPU time from `/proc`: a
+//! program that loops on a closed socket shows as CPU and output.
+
+use std::io::Read;
+use std::net::SocketAddr;
+use std::os::fd::OwnedFd;
+use std::process::{ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::FutureExt;
+use rand::seq::IndexedRandom;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::process::{Child, Command};
+use tokio_util::task::AbortOnDropHandle;
+
+use super::caso::{Informe, Veredicto};
+use super::sonda::{frame, show};
+use crate::wire::texts::{ANNOUNCEMENT_PREFIX, ANSWERS, CONTENIDO_ANSWER, RELAYED_PREFIX};
+use crate::wire::Question;
+
+/// What `verificar estudiante` runs.
+#[derive(Debug, Clone)]
+pub struct Programa {
+    /// The command and its arguments, placeholders not yet replaced.
+    pub comando: Vec<String>,
+    /// Where aula listens as Docencio (port 0: a free one).
+    pub escuchar: SocketAddr,
+}
+
+impl Programa {
+    /// The program exists and can be run, and aula can listen where asked.
+    pub fn preparar(&self) -> Result<(), String> {
+        let Some(program) = self.comando.first().filter(|program| !program.is_empty()) else {
+            return Err("falta el programa a verificar, después de --".into());
+        };
+        if find_program(program).is_none() {
+            return Err(format!(
+                "no se encuentra el programa {program:?} (ni como ruta ni en el PATH)"
+            ));
+        }
+        std::net::TcpListener::bind(self.escuchar)
+            .map(drop)
+            .map_err(|err| format!("no se puede escuchar en {}: {err}", self.escuchar))
+    }
+}
+
+/// `program` as the system would run it: a path, or a name in `PATH`;
+/// only an executable file counts.
+fn find_program(program: &str) -> Option<std::path::PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let runnable = |path: &std::path::Path| {
+        std::fs::metadata(path)
+            .is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
+    };
+    if program.contains('/') {
+        let path = std::path::PathBuf::from(program);
+        return runnable(&path).then_some(path);
+    }
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|dir| dir.join(program))
+        .find(|path| runnable(path))
+}
+
+/// Longest wait for the program's next question: the notebook's
+/// Estudiante pauses up to 6 s between questions.
+const QUESTION_WAIT: Duration = Duration::from_secs(8);
+
+/// How long the program gets to start, connect, show an answer.
+const START_WAIT: Duration = Duration::from_secs(2);
+const CONNECT_WAIT: Duration = Duration::from_secs(10);
+const OUTPUT_WAIT: Duration = Duration::from_secs(3);
+
+/// Between the pieces of an answer sent in pieces: long enough for each
+/// to be read on its own.
+const PIECE_GAP: Duration = Duration::from_millis(100);
+
+/// How long the program is watched after aula closes its connection, and
+/// what counts as spinning in that time.
+const CLOSE_WATCH: Duration = Duration::from_secs(6);
+const SPIN_CPU_SHARE: f64 = 0.33;
+
+/// How long a program that reconnected is still watched for spinning.
+const RECONNECT_WATCH: Duration = Duration::from_secs(1);
+const SPIN_OUTPUT_BYTES: u64 = 64 * 1024;
+
+/// Longest question aula reads (a larger declared length is reported,
+/// never allocated).
+const MAX_QUESTION: u32 = 64 * 1024;
+
+/// Output kept for reports and searches (the newest bytes).
+const OUTPUT_KEPT: usize = 256 * 1024;
+
+/// The program's arguments with aula's address in place of `{host}`,
+/// `{puerto}` (or `{port}`) and `{addr}`.
+pub fn with_address(comando: &[String], addr: SocketAddr) -> Vec<String> {
+    comando
+        .iter()
+        .map(|arg| {
+            arg.replace("{addr}", &addr.to_string())
+                .replace("{host}", &addr.ip().to_string())
+                .replace("{puerto}", &addr.port().to_string())
+                .replace("{port}", &addr.port().to_string())
+        })
+        .collect()
+}
+
+/// What the program printed, stdout and stderr together: the newest
+/// [`OUTPUT_KEPT`] bytes, and how many came in all.
+#[derive(Default)]
+struct Salida {
+    kept: Vec<u8>,
+    /// Position of `kept[0]` in everything printed.
+    start: u64,
+}
+
+impl Salida {
+    fn push(&mut self, bytes: &[u8]) {
+        self.kept.extend_from_slice(bytes);
+        if self.kept.len() > 2 * OUTPUT_KEPT {
+            let drop = self.kept.len() - OUTPUT_KEPT;
+            self.kept.drain(..drop);
+            self.start += drop as u64;
+        }
+    }
+
+    fn total(&self) -> u64 {
+        self.start + self.kept.len() as u64
+    }
+
+    /// What came after position `mark` (what is still kept of it).
+    fn since(&self, mark: u64) -> &[u8] {
+        let skip = mark.saturating_sub(self.start) as usize;
+        &self.kept[skip.min(self.kept.len())..]
+    }
+}
+
+type Shared = Arc<Mutex<Salida>>;
+
+fn lock(salida: &Shared) -> std::sync::MutexGuard<'_, Salida> {
+    salida
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The program running, in a process group of its own (so everything it
+/// starts is killed with it).
+struct Proceso {
+    child: Child,
+    pid: Option<u32>,
+}
+
+impl Proceso {
+    fn start(comando: &[String], addr: SocketAddr, salida: &Shared) -> Result<Proceso, String> {
+        let Some((program, args)) = comando.split_first() else {
+            return Err("falta el programa a verificar (después de --)".into());
+        };
+        let pty = nix::pty::openpty(None, None)
+            .map_err(|err| format!("no se pudo abrir una terminal para su salida: {err}"))?;
+        let stderr = pty
+            .slave
+            .try_clone()
+            .map_err(|err| format!("no se pudo abrir una terminal para su salida: {err}"))?;
+        let mut command = Command::new(program);
+        command
+            .args(args)
+            .env("AULA_DOCENCIO_ADDR", addr.to_string())
+            .env("PYTHONUNBUFFERED", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(pty.slave))
+            .stderr(Stdio::from(stderr))
+            .process_group(0)
+            .kill_on_drop(true);
+        let child = command
+            .spawn()
+            .map_err(|err| format!("no se pudo ejecutar {program:?}: {err}"))?;
+        // The terminal's other end now lives only in the program: reading
+        // ends when it (and all it started) exits.
+        drop(command);
+        capture(pty.master, salida.clone());
+        Ok(Proceso {
+            pid: child.id(),
+            child,
+        })
+    }
+
+    /// CPU time (user and system) the program has used, in seconds.
+    fn cpu_seconds(&self) -> Option<f64> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid?)).ok()?;
+        let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+        let ticks: f64 =
+            fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+        let per_second = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK).ok()??;
+        (per_second > 0).then(|| ticks / per_second as f64)
+    }
+}
+
+impl Drop for Proceso {
+    fn drop(&mut self) {
+        if let Some(pid) = self.pid.and_then(|pid| i32::try_from(pid).ok()) {
+            let _ = nix::sys::signal::killpg(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
+}
+
+/// Reads the program's terminal into `salida` until it closes.
+fn capture(master: OwnedFd, salida: Shared) {
+    std::thread::spawn(move || {
+        let mut terminal = std::fs::File::from(master);
+        let mut buffer = [0u8; 8192];
+        loop {
+            match terminal.read(&mut buffer) {
+                Ok(0) => return,
+                Ok(n) => lock(&salida).push(&buffer[..n]),
+                Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
+                // EIO: every copy of the other end is closed.
+                Err(_) => return,
+            }
+        }
+    });
+}
+
+/// aula as the program's Docencio.
+struct Docencio {
+    comando: Vec<String>,
+    addr: SocketAddr,
+    listener: Option<TcpListener>,
+    proceso: Option<Proceso>,
+    conexion: Option<TcpStream>,
+    salida: Shared,
+    /// A question read and not answered yet.
+    pendiente: Option<Vec<u8>>,
+    anuncios: u32,
+}
+
+/// Every case for the student program `programa`.
+pub async fn casos(programa: &Programa) -> Informe {
+    let mut informe = Informe::new("estudiante", &programa.comando.join(" "));
+    // The address is fixed first (a free port when 0) and left closed: the
+    // program starts before its Docencio.
+    let addr = match std::net::TcpListener::bind(programa.escuchar)
+        .and_then(|listener| listener.local_addr())
+    {
+        Ok(addr) => addr,
+        Err(err) => {
+            informe
+                .run(
+                    "1.1",
+                    "1 arranque y marco",
+                    "escuchar como Docencio",
+                    async {
+                        Veredicto::Falla(format!(
+                            "no se pudo escuchar en {}: {err}",
+                            programa.escuchar
+                        ))
+                    },
+                )
+                .await;
+            return informe;
+        }
+    };
+    let mut docencio = Docencio {
+        comando: with_address(&programa.comando, addr),
+        addr,
+        listener: None,
+        proceso: None,
+        conexion: None,
+        salida: Shared::default(),
+        pendiente: None,
+        anuncios: 0,
+    };
+    let docencio = &mut docencio;
+    let start = "1 arranque y marco";
+    informe
+        .run(
+            "1.1",
+            start,
+            "arrancado antes que Docencio: reintenta y se conecta",
+            docencio.started_before_docencio(),
+        )
+        .await;
+    informe
+        .run(
+            "1.2",
+            start,
+            "su pregunta llega enmarcada: 4 bytes big-endian y UTF-8",
+            docencio.first_question(),
+        )
+        .await;
+    let questions = "2 preguntas y respuestas";
+    informe
+        .run(
+            "2.1",
+            questions,
+            "pregunta una de las tres, con el texto exacto",
+            async { docencio.question_is_one_of_three() },
+        )
+        .await;
+    informe
+        .run(
+            "2.2",
+            questions,
+            "muestra la respuesta que recibe",
+            docencio.shows_the_answer(),
+        )
+        .await;
+    informe
+        .run(
+            "2.3",
+            questions,
+            "sigue preguntando tras una respuesta Error:",
+            docencio.goes_on_after_an_error(),
+        )
+        .await;
+    let reading = "3 lectura";
+    informe
+        .run(
+            "3.1",
+            reading,
+            "una respuesta y un anuncio en una misma escritura: muestra ambos",
+            docencio.two_frames_in_one_write(),
+        )
+        .await;
+    informe
+        .run(
+            "3.2",
+            reading,
+            "una respuesta que llega en pedazos: la muestra entera y sigue",
+            docencio.answer_in_pieces(),
+        )
+        .await;
+    informe
+        .run(
+            "4.1",
+            "4 cierre",
+            "Docencio cierra la conexión: se reconecta o termina, sin girar en vacío",
+            docencio.closed_connection(),
+        )
+        .await;
+    docencio.proceso = None;
+    informe
+}
+
+/// What `result` failed with, as the case's verdict.
+macro_rules! or_fail {
+    ($result:expr) => {
+        match $result {
+            Ok(value) => value,
+            Err(why) => return Veredicto::Falla(why),
+        }
+    };
+}
+
+impl Docencio {
+    fn printed_since(&self, mark: u64) -> String {
+        let salida = lock(&self.salida);
+        let since = salida.since(mark);
+        let tail = &since[since.len().saturating_sub(300)..];
+        show(tail)
+    }
+
+    fn mark(&self) -> u64 {
+        lock(&self.salida).total()
+    }
+
+    /// Waits until everything in `texts` was printed after `mark`.
+    async fn shown(&self, mark: u64, texts: &[&str]) -> Vec<bool> {
+        let deadline = tokio::time::Instant::now() + OUTPUT_WAIT;
+        loop {
+            let found: Vec<bool> = {
+                let salida = lock(&self.salida);
+                let since = salida.since(mark);
+                texts
+                    .iter()
+                    .map(|text| {
+                        since
+                            .windows(text.len().max(1))
+                            .any(|window| window == text.as_bytes())
+                    })
+                    .collect()
+            };
+            if found.iter().all(|found| *found) || tokio::time::Instant::now() >= deadline {
+                return found;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn listen(&mut self) -> Result<(), String> {
+        if self.listener.is_none() {
+            let listener = TcpListener::bind(self.addr)
+                .await
+                .map_err(|err| format!("no se pudo escuchar en {}: {err}", self.addr))?;
+            self.listener = Some(listener);
+        }
+        Ok(())
+    }
+
+    fn start(&mut self) -> Result<(), String> {
+        self.proceso = None;
+        self.proceso = Some(Proceso::start(&self.comando, self.addr, &self.salida)?);
+        Ok(())
+    }
+
+    /// Waits for the program to connect, or to exit.
+    async fn accept(&mut self, wait: Duration) -> Result<(), String> {
+        let (Some(listener), Some(proceso)) = (&self.listener, &mut self.proceso) else {
+            return Err("el programa no está en marcha".into());
+        };
+        tokio::select! {
+            accepted = tokio::time::timeout(wait, listener.accept()) => match accepted {
+                Ok(Ok((stream, _))) => {
+                    let _ = stream.set_nodelay(true);
+                    self.conexion = Some(stream);
+                    Ok(())
+                }
+                Ok(Err(err)) => Err(format!("no se pudo aceptar su conexión: {err}")),
+                Err(_) => Err(format!("no se conectó en {wait:?}")),
+            },
+            status = proceso.child.wait() => Err(exited(status)),
+        }
+    }
+
+    async fn started_before_docencio(&mut self) -> Veredicto {
+        or_fail!(self.start());
+        let mark = 0;
+        if let Some(proceso) = &mut self.proceso {
+            if let Ok(status) = tokio::time::timeout(START_WAIT, proceso.child.wait()).await {
+                let why = exited(status);
+                self.proceso = None;
+                return Veredicto::Falla(format!(
+                    "sin Docencio escuchando en {}: {why} en vez de reintentar; imprimió \"{}\"",
+                    self.addr,
+                    self.printed_since(mark)
+                ));
+            }
+        }
+        or_fail!(self.listen().await);
+        match self.accept(CONNECT_WAIT).await {
+            Ok(()) => Veredicto::Pasa,
+            Err(why) => {
+                self.proceso = None;
+                Veredicto::Falla(format!(
+                    "arrancado sin Docencio, Docencio escuchó {START_WAIT:?} después: {why}"
+                ))
+            }
+        }
+    }
+
+    /// Connected, starting the program again if the first start failed.
+    async fn connected(&mut self) -> Result<&mut TcpStream, String> {
+        if self.conexion.is_none() {
+            self.listen().await?;
+            if self.proceso.is_none() {
+                self.start()?;
+            }
+            self.accept(CONNECT_WAIT)
+                .await
+                .map_err(|why| format!("con Docencio escuchando desde el principio: {why}"))?;
+        }
+        self.conexion
+            .as_mut()
+            .ok_or_else(|| "sin conexión del programa".to_owned())
+    }
+
+    /// The next question it sends, as bytes.
+    async fn next_question(&mut self) -> Result<Vec<u8>, String> {
+        if let Some(pending) = self.pendiente.take() {
+            return Ok(pending);
+        }
+        let stream = self.connected().await?;
+        let mut header = [0u8; 4];
+        match tokio::time::timeout(QUESTION_WAIT, stream.read_exact(&mut header)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(err)) => return Err(format!("cerró la conexión sin preguntar ({err})")),
+            Err(_) => return Err(format!("no preguntó nada en {QUESTION_WAIT:?}")),
+        }
+        let length = u32::from_be_bytes(header);
+        if length > MAX_QUESTION && u32::from_le_bytes(header) > MAX_QUESTION {
+            return Err(format!(
+                "la longitud declarada es {length} (bytes {:02x} {:02x} {:02x} {:02x}): pasa del límite de {MAX_QUESTION} bytes",
+                header[0], header[1], header[2], header[3]
+            ));
+        }
+        if length > MAX_QUESTION {
+            return Err(format!(
+                "la longitud declarada es {length} (bytes {:02x} {:02x} {:02x} {:02x}); leída como little-endian sería {}: la longitud va en big-endian",
+                header[0],
+                header[1],
+                header[2],
+                header[3],
+                u32::from_le_bytes(header)
+            ));
+        }
+        let mut body = vec![0u8; length as usize];
+        match tokio::time::timeout(QUESTION_WAIT, stream.read_exact(&mut body)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(err)) => {
+                return Err(format!(
+                    "declaró {length} bytes y la conexión se cerró antes ({err})"
+                ))
+            }
+            Err(_) => {
+                return Err(format!(
+                    "declaró {length} bytes y no llegaron en {QUESTION_WAIT:?}"
+                ))
+            }
+        }
+        if std::str::from_utf8(&body).is_err() {
+            return Err(format!("la pregunta no es UTF-8: \"{}\"", show(&body)));
+        }
+        Ok(body)
+    }
+
+    async fn write(&mut self, bytes: &[u8]) -> Result<(), String> {
+        let stream = self.connected().await?;
+        match tokio::time::timeout(Duration::from_secs(3), stream.write_all(bytes)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(err)) => Err(format!("no se pudo responderle: {err}")),
+            Err(_) => Err("no lee lo que se le responde (3 s)".into()),
+        }
+    }
+
+    async fn first_question(&mut self) -> Veredicto {
+        let question = or_fail!(self.next_question().await);
+        self.pendiente = Some(question);
+        Veredicto::Pasa
+    }
+
+    fn question_is_one_of_three(&mut self) -> Veredicto {
+        let Some(question) = &self.pendiente else {
+            return Veredicto::Falla("no llegó ninguna pregunta (ver 1.2)".into());
+        };
+        let text = String::from_utf8_lossy(question);
+        if Question::ALL.iter().any(|known| known.as_str() == text) {
+            return Veredicto::Pasa;
+        }
+        match Question::parse(question) {
+            Ok(known) => Veredicto::Observacion(format!(
+                "preguntó \"{}\": se entiende, pero el cuaderno envía \"{}\"",
+                show(question),
+                known.as_str()
+            )),
+            Err(_) => Veredicto::Falla(format!(
+                "preguntó \"{}\"; se esperaba Contenido, Tarea o Pregunta Dificil",
+                show(question)
+            )),
+        }
+    }
+
+    async fn shows_the_answer(&mut self) -> Veredicto {
+        let question = or_fail!(self.next_question().await);
+        let answer = answer_to(&question);
+        let mark = self.mark();
+        or_fail!(self.write(&frame(answer.as_bytes())).await);
+        if self.shown(mark, &[&answer]).await[0] {
+            Veredicto::Pasa
+        } else {
+            Veredicto::Falla(format!(
+                "se respondió \"{answer}\"; en {OUTPUT_WAIT:?} no lo mostró; mostró \"{}\"",
+                self.printed_since(mark)
+            ))
+        }
+    }
+
+    async fn goes_on_after_an_error(&mut self) -> Veredicto {
+        or_fail!(self
+            .next_question()
+            .await
+            .map_err(|why| format!("esperando su siguiente pregunta: {why}")));
+        let error = "Error: Tareo no responde (verificar)";
+        or_fail!(self.write(&frame(error.as_bytes())).await);
+        let question = or_fail!(self
+            .next_question()
+            .await
+            .map_err(|why| format!("se le respondió \"{error}\": {why}")));
+        self.pendiente = Some(question);
+        Veredicto::Pasa
+    }
+
+    async fn two_frames_in_one_write(&mut self) -> Veredicto {
+        let question = or_fail!(self.next_question().await);
+        let answer = answer_to(&question);
+        self.anuncios += 1;
+        let announcement = format!("{ANNOUNCEMENT_PREFIX}verificar {}", self.anuncios);
+        let mut both = frame(answer.as_bytes());
+        both.extend_from_slice(&frame(announcement.as_bytes()));
+        let mark = self.mark();
+        or_fail!(self.write(&both).await);
+        match self.shown(mark, &[&answer, &announcement]).await[..] {
+            [true, true] => Veredicto::Pasa,
+            [true, false] => Veredicto::Falla(format!(
+                "mostró la respuesta pero no \"{announcement}\", que llegó en la misma escritura; mostró \"{}\"",
+                self.printed_since(mark)
+            )),
+            _ => Veredicto::Falla(format!(
+                "se respondió \"{answer}\" y \"{announcement}\" en una escritura; mostró \"{}\"",
+                self.printed_since(mark)
+            )),
+        }
+    }
+
+    async fn answer_in_pieces(&mut self) -> Veredicto {
+        let question = or_fail!(self.next_question().await);
+        let answer = answer_to(&question);
+        let mark = self.mark();
+        // As TCP may deliver it: three bytes of the header, then its last
+        // byte with the start of the text, then the rest.
+        let framed = frame(answer.as_bytes());
+        let split = 4 + answer.len().min(10);
+        for piece in [&framed[..3], &framed[3..split], &framed[split..]] {
+            or_fail!(self.write(piece).await);
+            tokio::time::sleep(PIECE_GAP).await;
+        }
+        if !self.shown(mark, &[&answer]).await[0] {
+            return Veredicto::Falla(format!(
+                "se respondió \"{answer}\" en tres pedazos (3 bytes de la cabecera; el último con el comienzo del texto; el resto), {PIECE_GAP:?} entre ellos; no lo mostró entero; mostró \"{}\"",
+                self.printed_since(mark)
+            ));
+        }
+        let next = or_fail!(self
+            .next_question()
+            .await
+            .map_err(|why| format!("mostró la respuesta, pero luego: {why}")));
+        self.pendiente = Some(next);
+        Veredicto::Pasa
+    }
+
+    async fn closed_connection(&mut self) -> Veredicto {
+        or_fail!(self.connected().await);
+        let mark = self.mark();
+        let Some(proceso) = &mut self.proceso else {
+            return Veredicto::Falla("el programa no está en marcha".into());
+        };
+        let cpu_before = proceso.cpu_seconds();
+        self.pendiente = None;
+        // A Docencio that closes sends FIN (its write half shut) and still
+        // takes what the program sends, so the program reads an end of
+        // stream (recv gives b''), not a reset.
+        let _draining = self.conexion.take().map(|mut stream| {
+            AbortOnDropHandle::new(tokio::spawn(async move {
+                let _ = stream.shutdown().await;
+                let mut discard = vec![0u8; 8192];
+                let _ = tokio::time::timeout(CLOSE_WATCH, async {
+                    while matches!(stream.read(&mut discard).await, Ok(n) if n > 0) {}
+                })
+                .await;
+            }))
+        });
+        let Some(listener) = &self.listener else {
+            return Veredicto::Falla("sin dirección donde escuchar".into());
+        };
+        // Connections it opened before (waiting to be accepted) are no
+        // reconnection: taken now, kept open until the case ends.
+        let mut earlier = Vec::new();
+        while let Some(Ok((stream, _))) = listener.accept().now_or_never() {
+            earlier.push(stream);
+        }
+        let closed_at = tokio::time::Instant::now();
+        let spinning = |proceso: &Proceso, printed: u64| {
+            let elapsed = closed_at.elapsed().as_secs_f64().max(0.1);
+            let cpu = match (cpu_before, proceso.cpu_seconds()) {
+                (Some(before), Some(after)) => after - before,
+                _ => 0.0,
+            };
+            (cpu / elapsed >= SPIN_CPU_SHARE || printed >= SPIN_OUTPUT_BYTES).then(|| {
+                format!("en {elapsed:.1} s usó {cpu:.1} s de CPU e imprimió {printed} bytes")
+            })
+        };
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(_) => {
+                    // Reconnected: and not spinning on the old socket meanwhile.
+                    tokio::time::sleep(RECONNECT_WATCH).await;
+                    let printed = lock(&self.salida).total() - mark;
+                    match spinning(proceso, printed) {
+                        Some(spin) => Veredicto::Falla(format!(
+                            "se reconectó, pero tras el cierre {spin}: ¿lee en bucle el socket cerrado?"
+                        )),
+                        None => Veredicto::Pasa,
+                    }
+                }
+                Err(err) => Veredicto::Falla(format!("no se pudo aceptar su conexión: {err}")),
+            },
+            status = proceso.child.wait() => match status {
+                Ok(status) if status.success() => Veredicto::Pasa,
+                status => Veredicto::Observacion(format!("{} al cerrarse la conexión", exited(status))),
+            },
+            () = tokio::time::sleep(CLOSE_WATCH) => {
+                let printed = lock(&self.salida).total() - mark;
+                match spinning(proceso, printed) {
+                    Some(spin) => Veredicto::Falla(format!(
+                        "ni se reconectó ni terminó, y {spin}: ¿lee en bucle un socket cerrado? (recv devuelve b'' cuando el otro lado cierra)"
+                    )),
+                    None => Veredicto::Observacion(format!(
+                        "ni se reconectó ni terminó en {CLOSE_WATCH:?} (quieto)"
+                    )),
+                }
+            }
+        }
+    }
+}
+
+/// What a Docencio answers to `question`.
+fn answer_to(question: &[u8]) -> String {
+    match Question::parse(question) {
+        Ok(Question::Contenido) => CONTENIDO_ANSWER.to_owned(),
+        Ok(_) => {
+            let answer = ANSWERS
+                .choose(&mut rand::rng())
+                .copied()
+                .unwrap_or(ANSWERS[0]);
+            format!("{RELAYED_PREFIX}{answer}")
+        }
+        Err(refusal) => refusal.to_string(),
+    }
+}
+
+fn exited(status: std::io::Result<ExitStatus>) -> String {
+    match status {
+        Ok(status) => format!("el programa terminó ({status})"),
+        Err(err) => format!("el programa terminó ({err})"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_take_the_address() {
+        let addr: SocketAddr = "127.0.0.1:4999".parse().unwrap();
+        let comando = ["python3", "e.py", "{host}", "{puerto}", "--a={addr}"].map(String::from);
+        assert_eq!(
+            with_address(&comando, addr),
+            ["python3", "e.py", "127.0.0.1", "4999", "--a=127.0.0.1:4999"]
+        );
+    }
+
+    #[test]
+    fn output_keeps_the_newest_bytes_and_counts_them_all() {
+        let mut salida = Salida::default();
+        for _ in 0..5 {
+            salida.push(&[b'x'; OUTPUT_KEPT]);
+        }
+        salida.push(b"fin");
+        assert_eq!(salida.total(), 5 * OUTPUT_KEPT as u64 + 3);
+        assert!(salida.kept.len() <= 2 * OUTPUT_KEPT);
+        assert_eq!(salida.since(salida.total() - 3), b"fin");
+        assert_eq!(salida.since(0).len(), salida.kept.len());
+    }
+}

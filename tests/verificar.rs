@@ -202,14 +202,9 @@ async fn broken_profesor() -> std::net::SocketAddr {
         while let Ok((mut stream, _)) = listener.accept().await {
             let count = count.clone();
             tokio::spawn(async move {
-                let mut request = Vec::new();
-                let mut buffer = [0u8; 4096];
-                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match stream.read(&mut buffer).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(read) => request.extend_from_slice(&buffer[..read]),
-                    }
-                }
+                let Some(request) = request_head(&mut stream).await else {
+                    return;
+                };
                 let line = String::from_utf8_lossy(&request)
                     .lines()
                     .next()
@@ -322,14 +317,9 @@ async fn a_profesor_cannot_send_the_grader_elsewhere_nor_flood_it() {
     tokio::spawn(async move {
         while let Ok((mut stream, _)) = listener.accept().await {
             tokio::spawn(async move {
-                let mut request = Vec::new();
-                let mut buffer = [0u8; 4096];
-                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match stream.read(&mut buffer).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(read) => request.extend_from_slice(&buffer[..read]),
-                    }
-                }
+                let Some(request) = request_head(&mut stream).await else {
+                    return;
+                };
                 let response = if request.starts_with(b"GET / ") {
                     let body = vec![b'x'; 2 << 20];
                     let mut response = format!(
@@ -366,4 +356,18 @@ async fn a_profesor_cannot_send_the_grader_elsewhere_nor_flood_it() {
         "{shown}"
     );
     assert!(informe.failed_ids().contains(&"2.1"), "{shown}");
+}
+
+/// An HTTP request's head (up to the blank line), or `None` when the
+/// client went away first.
+async fn request_head(stream: &mut tokio::net::TcpStream) -> Option<Vec<u8>> {
+    let mut request = Vec::new();
+    let mut buffer = [0u8; 4096];
+    while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+        match stream.read(&mut buffer).await {
+            Ok(0) | Err(_) => return None,
+            Ok(read) => request.extend_from_slice(&buffer[..read]),
+        }
+    }
+    Some(request)
 }

@@ -60,6 +60,18 @@ pub fn is_error(answer: &[u8]) -> Result<Option<String>, String> {
     }
 }
 
+/// `check`, or else an `Error: ...` taken with a remark: what a server
+/// whose peer is down answers, as the contract says; `hint` names who.
+pub fn or_peer_error(answer: &[u8], check: Check, hint: &str) -> Result<Option<String>, String> {
+    check(answer).or_else(|expected| match is_error(answer) {
+        Ok(_) => Ok(Some(format!(
+            "respondió un error (\"{}\"): {hint}",
+            show(answer)
+        ))),
+        Err(_) => Err(expected),
+    })
+}
+
 /// A bad frame gets an `Error: ...` and the connection still answers.
 pub async fn error_then_usable(
     addr: &Destino,
@@ -325,6 +337,25 @@ pub async fn many_on_one_connection(
         }
     }
     Veredicto::Pasa
+}
+
+/// Section 6 (slow clients) of a TCP server: `question` is what the client
+/// that never reads sends (one the server answers itself: thousands of
+/// them must not reach Tareo or Profesor's count), `check` its answer.
+pub async fn slow_clients_section(
+    informe: &mut Informe,
+    addr: &Destino,
+    question: &'static [u8],
+    check: Check,
+) {
+    informe
+        .run(
+            "6.1",
+            "6 clientes lentos",
+            "un cliente que no lee sus respuestas no detiene a otro",
+            unread_client_blocks_nobody(addr, question, check),
+        )
+        .await;
 }
 
 /// Questions a client that never reads sends in the slow-reader case

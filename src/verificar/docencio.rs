@@ -3,8 +3,8 @@
 
 use super::caso::Informe;
 use super::comunes::{
-    answer_is, error_and_concurrency_sections, is_error, many_on_one_connection, oversized,
-    partial_frame, pipelined, unread_client_blocks_nobody, Check,
+    answer_is, error_and_concurrency_sections, many_on_one_connection, or_peer_error, oversized,
+    partial_frame, pipelined, slow_clients_section, Check,
 };
 use super::sonda::{show, Destino};
 use crate::wire::texts::{is_known_answer, CONTENIDO_ANSWER, RELAYED_PREFIX};
@@ -37,13 +37,7 @@ fn relayed(answer: &[u8]) -> Result<Option<String>, String> {
 }
 
 fn relayed_or_error(answer: &[u8]) -> Result<Option<String>, String> {
-    relayed(answer).or_else(|expected| match is_error(answer) {
-        Ok(_) => Ok(Some(format!(
-            "respondió un error (\"{}\"): ¿Tareo o Profesor no están?",
-            show(answer)
-        ))),
-        Err(_) => Err(expected),
-    })
+    or_peer_error(answer, relayed, "¿Tareo o Profesor no están?")
 }
 
 /// Every case for the Docencio at `addr`.
@@ -130,14 +124,7 @@ pub async fn casos(addr: &Destino) -> Informe {
     error_and_concurrency_sections(&mut informe, addr, b"Tarea", relayed, "estudiantes").await;
     // Contenido, not Tarea: thousands of questions a Docencio answers
     // itself, nothing forwarded nor counted at Profesor.
-    informe
-        .run(
-            "6.1",
-            "6 clientes lentos",
-            "un cliente que no lee sus respuestas no detiene a otro",
-            unread_client_blocks_nobody(addr, b"Contenido", contenido),
-        )
-        .await;
+    slow_clients_section(&mut informe, addr, b"Contenido", contenido).await;
     super::sala::sections(&mut informe, addr).await;
     informe
 }

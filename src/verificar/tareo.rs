@@ -4,7 +4,7 @@
 use super::caso::Informe;
 use super::comunes::{
     answer_is, error_and_concurrency_sections, error_then_usable, is_error, many_on_one_connection,
-    oversized, partial_frame, pipelined, unread_client_blocks_nobody, Check,
+    or_peer_error, oversized, partial_frame, pipelined, slow_clients_section, Check,
 };
 use super::sonda::{show, Destino};
 use crate::wire::texts::is_known_answer;
@@ -24,13 +24,7 @@ fn one_of_four(answer: &[u8]) -> Result<Option<String>, String> {
 }
 
 fn one_of_four_or_error(answer: &[u8]) -> Result<Option<String>, String> {
-    one_of_four(answer).or_else(|expected| match is_error(answer) {
-        Ok(_) => Ok(Some(format!(
-            "respondió un error (\"{}\"): ¿Profesor no está?",
-            show(answer)
-        ))),
-        Err(_) => Err(expected),
-    })
+    or_peer_error(answer, one_of_four, "¿Profesor no está?")
 }
 
 /// Every case for the Tareo at `addr`.
@@ -106,13 +100,6 @@ pub async fn casos(addr: &Destino) -> Informe {
         )
         .await;
     error_and_concurrency_sections(&mut informe, addr, b"Tarea", one_of_four, "conexiones").await;
-    informe
-        .run(
-            "6.1",
-            "6 clientes lentos",
-            "un cliente que no lee sus respuestas no detiene a otro",
-            unread_client_blocks_nobody(addr, b"Tarea", one_of_four),
-        )
-        .await;
+    slow_clients_section(&mut informe, addr, b"Tarea", one_of_four).await;
     informe
 }

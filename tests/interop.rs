@@ -494,3 +494,58 @@ async fn verificar_catches_broken_students() {
         );
     }
 }
+
+/// A student program whose child leaves its process group (setsid) and
+/// ignores SIGTERM: `estudiante verificar estudiante` still ends it (the
+/// binary adopts the program's orphans and kills them at the end).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verificar_leaves_no_process_of_the_graded_program() {
+    let Some(python) = python().await else { return };
+    let here = tempfile::tempdir().unwrap();
+    let pidfile = here.path().join("demonio.pid");
+    let output = Command::new(env!("CARGO_BIN_EXE_estudiante"))
+        .args(["verificar", "estudiante", "--formato", "json", "--", python])
+        .arg(script("estudiante_roto.py"))
+        .args(["demonio", "{host}", "{puerto}"])
+        .arg(&pidfile)
+        .output()
+        .await
+        .unwrap();
+    let report = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{report}");
+    let pid: i32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    // Should the check fail, the child is still not left behind.
+    struct KillOnDrop(i32);
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(self.0),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
+    let _child = KillOnDrop(pid);
+    let stat = format!("/proc/{pid}/stat");
+    eventually(
+        Duration::from_secs(10),
+        "the setsid child to be gone",
+        || {
+            let stat = stat.clone();
+            async move {
+                match std::fs::read_to_string(&stat) {
+                    Err(_) => Some(()),
+                    // Killed, waiting for init to reap it.
+                    Ok(line) => line
+                        .rsplit_once(')')
+                        .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
+                        .then_some(()),
+                }
+            }
+        },
+    )
+    .await;
+}

@@ -508,6 +508,15 @@ async fn an_interrupted_download_resumes_and_a_wrong_part_is_caught() {
     assert!(std::fs::read(&saved).unwrap() == bytes);
     assert!(!here.path().join("guia.pdf.parte").exists());
 
+    // Cut after its last byte, before the rename: finished, not refused.
+    std::fs::remove_file(&saved).unwrap();
+    std::fs::write(here.path().join("guia.pdf.parte"), &bytes).unwrap();
+    let saved = aula::estudiante::archivos::download(&addr, "guia.pdf", here.path(), false)
+        .await
+        .unwrap();
+    assert!(std::fs::read(&saved).unwrap() == bytes);
+    assert!(!here.path().join("guia.pdf.parte").exists());
+
     std::fs::remove_file(&saved).unwrap();
     std::fs::write(here.path().join("guia.pdf.parte"), vec![0u8; 300_000]).unwrap();
     let err = aula::estudiante::archivos::download(&addr, "guia.pdf", here.path(), false)

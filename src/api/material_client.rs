@@ -150,12 +150,51 @@ impl MaterialClient {
         };
         if status == reqwest::StatusCode::RANGE_NOT_SATISFIABLE {
             let tamano = tamano.unwrap_or(0);
+            if desde == tamano {
+                // From the very end: a resume of a download cut after its
+                // last byte. Nothing is left to send but its end, and HEAD
+                // says the size and the SHA-256 (its body is empty).
+                return self.open_at_end(nombre, tamano).await;
+            }
             return Err(ProfesorError::Refused(format!(
                 "desde {desde} está más allá del final del archivo ({tamano} bytes)"
             )));
         }
         let response = refused_as_error(response).await?;
         let tamano = tamano.ok_or_else(|| ProfesorError::BadBody("sin tamaño".into()))?;
+        Ok(Descarga {
+            nombre: nombre.to_owned(),
+            tamano,
+            sha256,
+            response,
+        })
+    }
+
+    /// A download of `nombre` from its end (`tamano`): the HEAD response,
+    /// whose body is empty.
+    async fn open_at_end(&self, nombre: &str, tamano: u64) -> Result<Descarga, ProfesorError> {
+        let response = self
+            .first_answer(|base| self.http.head(Self::url(base, &["material", nombre])))
+            .await?;
+        let response = refused_as_error(response).await?;
+        let sha256 = response
+            .headers()
+            .get(SHA256_HEADER)
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        // The header itself: for a HEAD, reqwest's content_length() is the
+        // (empty) body's.
+        let length = response
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.parse::<u64>().ok());
+        if length != Some(tamano) {
+            return Err(ProfesorError::BadBody(format!(
+                "el archivo cambió: ya no tiene {tamano} bytes"
+            )));
+        }
         Ok(Descarga {
             nombre: nombre.to_owned(),
             tamano,

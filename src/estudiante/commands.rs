@@ -52,17 +52,55 @@ pub async fn run(
                         return Ok(2);
                     }
                 };
+            use crate::verificar::formato::{texto_cabecera, texto_caso, texto_pie, Formato};
+            use std::io::IsTerminal;
+            // On a terminal the table grows case by case (a slow target's
+            // run takes minutes); a report that goes to a file is printed
+            // whole at the end, with each case said on stderr meanwhile.
+            let colour = std::io::stdout().is_terminal();
+            let table_as_it_goes = *formato == Formato::Texto && colour;
+            let progress_on_stderr = !table_as_it_goes && std::io::stderr().is_terminal();
+            let (avisar, mut avisos) = tokio::sync::mpsc::unbounded_channel();
+            let printer = tokio::spawn(async move {
+                let mut section = String::new();
+                while let Some(caso) = avisos.recv().await {
+                    let line = texto_caso(&caso, colour || progress_on_stderr, &mut section);
+                    if table_as_it_goes {
+                        print!("{line}");
+                        let _ = std::io::stdout().flush();
+                    } else if progress_on_stderr {
+                        eprint!("{line}");
+                    }
+                }
+            });
+            if table_as_it_goes {
+                print!("{}", texto_cabecera(objetivo.rol(), &objetivo.nombre()));
+            }
+            // A student program is started here: what it leaves behind,
+            // even out of its process group, is ours to end.
+            let program = matches!(objetivo, crate::verificar::Objetivo::Estudiante(_));
+            if program {
+                crate::verificar::estudiante::adopt_orphans();
+            }
             // Ctrl-C (or a CI's timeout) ends the run: the graded program
             // and all it started are killed with it.
             let informe = tokio::select! {
-                informe = verificar(&objetivo) => informe,
-                () = crate::shutdown::signal() => {
-                    eprintln!("estudiante verificar: interrumpido; sin informe");
-                    return Ok(130);
-                }
+                informe = crate::verificar::caso::AVISAR.scope(avisar, verificar(&objetivo)) => Some(informe),
+                () = crate::shutdown::signal() => None,
             };
-            let colour = std::io::IsTerminal::is_terminal(&std::io::stdout());
-            say(render(&informe, *formato, colour));
+            if program {
+                crate::verificar::estudiante::kill_adopted().await;
+            }
+            let Some(informe) = informe else {
+                eprintln!("estudiante verificar: interrumpido; sin informe");
+                return Ok(130);
+            };
+            let _ = printer.await;
+            if table_as_it_goes {
+                say(texto_pie(&informe).trim_end().to_owned());
+            } else {
+                say(render(&informe, *formato, colour));
+            }
             Ok(if informe.failures() == 0 { 0 } else { 1 })
         }
         Command::Archivos { .. } => {

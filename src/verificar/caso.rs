@@ -57,6 +57,13 @@ pub struct Caso {
     pub ms: u64,
 }
 
+tokio::task_local! {
+    /// Where each case goes as soon as it has its verdict, when the run is
+    /// watched (the terminal shows a slow target's cases one by one
+    /// instead of nothing until the end).
+    pub static AVISAR: tokio::sync::mpsc::UnboundedSender<Caso>;
+}
+
 /// The run: every case, in order.
 #[derive(Debug, Clone, Serialize)]
 pub struct Informe {
@@ -85,13 +92,15 @@ impl Informe {
             Ok(veredicto) => veredicto,
             Err(_) => Veredicto::Falla(format!("sin terminar en {CASE_TIMEOUT:?}")),
         };
-        self.casos.push(Caso {
+        let caso = Caso {
             id: id.to_owned(),
             seccion: seccion.to_owned(),
             nombre: nombre.to_owned(),
             veredicto,
             ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-        });
+        };
+        let _ = AVISAR.try_with(|avisar| avisar.send(caso.clone()));
+        self.casos.push(caso);
     }
 
     pub fn failures(&self) -> usize {

@@ -216,6 +216,63 @@ impl Drop for Proceso {
     }
 }
 
+/// Makes this process the reaper of whatever the graded program leaves
+/// behind: a child that calls `setsid()` leaves the program's process
+/// group, so the group kill misses it; as a subreaper, its orphans become
+/// ours and [`kill_adopted`] ends them. For the `estudiante` binary only:
+/// in a process shared with other work (a test binary) it would adopt
+/// everyone's orphans.
+pub fn adopt_orphans() -> bool {
+    nix::sys::prctl::set_child_subreaper(true).is_ok()
+}
+
+/// Kills every process whose parent is this one: at the end of a run of
+/// `estudiante verificar estudiante`, that is the graded program and what
+/// it left (adopted through [`adopt_orphans`]). A few rounds, since the
+/// children of a killed process come to us in their turn. Returns how
+/// many were killed.
+pub async fn kill_adopted() -> usize {
+    let me = std::process::id();
+    let mut killed = 0;
+    for _ in 0..20 {
+        let children = children_of(me);
+        if children.is_empty() {
+            break;
+        }
+        for pid in children {
+            if nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            )
+            .is_ok()
+            {
+                killed += 1;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    killed
+}
+
+/// Live (not zombie) processes whose parent is `parent`, from `/proc`.
+fn children_of(parent: u32) -> Vec<i32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+                let fields: Vec<&str> = stat
+                    .rsplit_once(')')
+                    .map(|(_, rest)| rest.split_whitespace().collect())
+                    .unwrap_or_default();
+                fields.first() != Some(&"Z") && fields.get(1) == Some(&parent.to_string().as_str())
+            })
+        })
+        .collect()
+}
+
 /// Reads the program's terminal into `salida` until it closes.
 fn capture(master: OwnedFd, salida: Shared) {
     std::thread::spawn(move || {

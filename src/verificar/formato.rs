@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde_json::json;
 
-use super::caso::{Informe, Veredicto};
+use super::caso::{Caso, Informe, Veredicto};
 
 /// How the report is printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -30,60 +30,69 @@ pub fn render(informe: &Informe, formato: Formato, colour: bool) -> String {
     }
 }
 
+/// Width of the case names' column (the longest name fits).
+const NAME_WIDTH: usize = 72;
+
 fn texto(informe: &Informe, colour: bool) -> String {
-    let paint = |veredicto: &Veredicto| {
-        let label = veredicto.label();
-        if !colour {
-            return label.to_owned();
-        }
-        let code = match veredicto {
+    let mut out = texto_cabecera(&informe.rol, &informe.objetivo);
+    let mut section = String::new();
+    for caso in &informe.casos {
+        out.push_str(&texto_caso(caso, colour, &mut section));
+    }
+    out.push_str(&texto_pie(informe));
+    out
+}
+
+/// The table's first lines.
+pub fn texto_cabecera(rol: &str, objetivo: &str) -> String {
+    format!(
+        "Verificación de {rol} en {}\n\n",
+        super::sonda::show(objetivo.as_bytes())
+    )
+}
+
+/// A case's line (and its section's title when `section` changes).
+pub fn texto_caso(caso: &Caso, colour: bool, section: &mut String) -> String {
+    let mut out = String::new();
+    if caso.seccion != *section {
+        section.clone_from(&caso.seccion);
+        out.push_str(&format!("{section}\n"));
+    }
+    let label = caso.veredicto.label();
+    let painted = if colour {
+        let code = match caso.veredicto {
             Veredicto::Pasa => "32",
             Veredicto::Observacion(_) => "33",
             Veredicto::Falla(_) => "31;1",
             Veredicto::NoAplica(_) => "2",
         };
         format!("\u{1b}[{code}m{label}\u{1b}[0m")
+    } else {
+        label.to_owned()
     };
-    let mut out = format!(
-        "Verificación de {} en {}\n\n",
-        informe.rol,
-        super::sonda::show(informe.objetivo.as_bytes())
-    );
-    let width = informe
-        .casos
-        .iter()
-        .map(|caso| caso.nombre.chars().count())
-        .max()
-        .unwrap_or(0)
-        .max(66);
-    let mut section = "";
-    for caso in &informe.casos {
-        if caso.seccion != section {
-            section = &caso.seccion;
-            out.push_str(&format!("{section}\n"));
-        }
-        out.push_str(&format!(
-            "  {:<5} {:<width$} {}\n",
-            caso.id,
-            caso.nombre,
-            paint(&caso.veredicto)
-        ));
-        let detail = caso.veredicto.detail();
-        if !detail.is_empty() {
-            out.push_str(&format!("        {detail}\n"));
-        }
+    out.push_str(&format!(
+        "  {:<5} {:<NAME_WIDTH$} {painted}\n",
+        caso.id, caso.nombre,
+    ));
+    let detail = caso.veredicto.detail();
+    if !detail.is_empty() {
+        out.push_str(&format!("        {detail}\n"));
     }
+    out
+}
+
+/// The table's last line: how many passed.
+pub fn texto_pie(informe: &Informe) -> String {
     let passed = informe
         .casos
         .iter()
         .filter(|caso| !caso.veredicto.is_failure())
         .count();
-    out.push_str(&format!(
+    format!(
         "\n{passed} de {} casos sin falla; {} fallan.\n",
         informe.casos.len(),
         informe.failures()
-    ));
-    out
+    )
 }
 
 fn xml(text: &str) -> String {
@@ -181,7 +190,6 @@ fn gradescope(informe: &Informe) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::verificar::caso::Caso;
 
     /// Whatever a target sent, the JUnit report stays well-formed: markup
     /// characters escaped, characters XML refuses written as `\u{...}`.

@@ -49,6 +49,27 @@ pub enum Objetivo {
     Estudiante(estudiante::Programa),
 }
 
+impl Objetivo {
+    /// The role graded, as the report names it.
+    pub fn rol(&self) -> &'static str {
+        match self {
+            Objetivo::Docencio(_) => "docencio",
+            Objetivo::Tareo(_) => "tareo",
+            Objetivo::Profesor { .. } => "profesor",
+            Objetivo::Estudiante(_) => "estudiante",
+        }
+    }
+
+    /// Where (or what) it is, as the report names it.
+    pub fn nombre(&self) -> String {
+        match self {
+            Objetivo::Docencio(addr) | Objetivo::Tareo(addr) => addr.clone(),
+            Objetivo::Profesor { url, .. } => url.clone(),
+            Objetivo::Estudiante(programa) => programa.comando.join(" "),
+        }
+    }
+}
+
 /// Checks what the user named before any case runs: a mistake of the
 /// person grading (an address without a port, a URL without `http://`, a
 /// program that is not there, a busy `--escuchar`) is theirs, not a

@@ -3,12 +3,17 @@ estudiante` to catch; otherwise it does what the contract asks (retries
 until Docencio listens, reads whole frames, prints every answer, stops
 when Docencio closes).
 
-Usage: python3 estudiante_roto.py MODE HOST PORT
+Usage: python3 estudiante_roto.py MODE HOST PORT [PIDFILE]
   little-endian  sends each question's length little-endian
   callado        reads the answers but never shows them
   gira           opens a spare connection first; when Docencio closes
                  the one it uses, reads the closed socket in a loop
+  demonio        otherwise right, but first starts a child that leaves
+                 its process group (setsid), ignores SIGTERM, writes its
+                 pid to PIDFILE and sleeps five minutes
 """
+import os
+import signal
 import socket
 import sys
 import time
@@ -33,6 +38,14 @@ def recv_exact(sock, n):
 
 def main():
     mode, host, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    if mode == "demonio":
+        if os.fork() == 0:
+            os.setsid()
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            with open(sys.argv[4], "w") as pidfile:
+                pidfile.write(str(os.getpid()))
+            time.sleep(300)
+            os._exit(0)
     for _ in range(100):
         try:
             sock = socket.create_connection((host, port))

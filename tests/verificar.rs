@@ -371,3 +371,59 @@ async fn request_head(stream: &mut tokio::net::TcpStream) -> Option<Vec<u8>> {
     }
     Some(request)
 }
+
+/// A Profesor started with `--token`, graded with it: every case passes;
+/// graded without it, the announcement case says it cannot test (the
+/// request is refused before its body is looked at) instead of passing,
+/// and what changes state fails with 401 (the count, and DELETE: the token
+/// is checked before the method).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_profesor_with_a_token_is_graded_with_it() {
+    let profesor = start_profesor_with(aula::profesor::Config {
+        token: Some("secreto-de-la-clase".into()),
+        ..aula::profesor::Config::default()
+    })
+    .await;
+    let with_token = verificar(&Objetivo::Profesor {
+        url: profesor.url.clone(),
+        token: Some("secreto-de-la-clase".into()),
+    })
+    .await;
+    let shown = formato::render(&with_token, formato::Formato::Texto, false);
+    assert!(
+        with_token
+            .casos
+            .iter()
+            .all(|caso| caso.veredicto == Veredicto::Pasa),
+        "{shown}"
+    );
+    let without = verificar(&Objetivo::Profesor {
+        url: profesor.url.clone(),
+        token: None,
+    })
+    .await;
+    let shown = formato::render(&without, formato::Formato::Texto, false);
+    let announcement = without.casos.iter().find(|caso| caso.id == "4.2").unwrap();
+    assert!(
+        matches!(announcement.veredicto, Veredicto::NoAplica(_)),
+        "{shown}"
+    );
+    assert_eq!(without.failed_ids(), ["1.4", "2.2", "3.1"], "{shown}");
+    let count = without.casos.iter().find(|caso| caso.id == "3.1").unwrap();
+    assert!(count.veredicto.detail().contains("HTTP 401"), "{shown}");
+}
+
+/// A target named by host name (`localhost`, which may resolve to ::1
+/// first while the server listens on 127.0.0.1) is graded like its
+/// address: every case, the slow-client one included, reaches it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_target_named_localhost_is_reached_by_every_case() {
+    let class = start_class().await;
+    let informe = verificar(&Objetivo::Tareo(format!(
+        "localhost:{}",
+        class.tareo_addr.port()
+    )))
+    .await;
+    let shown = formato::render(&informe, formato::Formato::Texto, false);
+    assert_eq!(informe.failed_ids(), Vec::<&str>::new(), "{shown}");
+}

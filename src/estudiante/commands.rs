@@ -85,15 +85,18 @@ pub async fn run(
             // Ctrl-C (or a CI's timeout) ends the run: the graded program
             // and all it started are killed with it.
             let informe = tokio::select! {
-                informe = crate::verificar::caso::AVISAR.scope(avisar, verificar(&objetivo)) => Some(informe),
-                () = crate::shutdown::signal() => None,
+                informe = crate::verificar::caso::AVISAR.scope(avisar, verificar(&objetivo)) => Ok(informe),
+                signal = stop_signal() => Err(signal),
             };
             if program {
                 crate::verificar::estudiante::kill_adopted().await;
             }
-            let Some(informe) = informe else {
-                eprintln!("estudiante verificar: interrumpido; sin informe");
-                return Ok(130);
+            let informe = match informe {
+                Ok(informe) => informe,
+                Err(signal) => {
+                    eprintln!("estudiante verificar: interrumpido ({signal}); sin informe");
+                    return Ok(128 + signal as i32);
+                }
             };
             let _ = printer.await;
             if table_as_it_goes {
@@ -134,6 +137,33 @@ pub async fn run(
     }
 }
 
+/// The first of SIGINT, SIGTERM, SIGHUP (the terminal closed) and SIGQUIT:
+/// any of them ends a run of `verificar`, which then ends what it started
+/// (a program in its own process group gets none of the terminal's).
+async fn stop_signal() -> nix::sys::signal::Signal {
+    use nix::sys::signal::Signal;
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut watched = Vec::new();
+    for (kind, name) in [
+        (SignalKind::interrupt(), Signal::SIGINT),
+        (SignalKind::terminate(), Signal::SIGTERM),
+        (SignalKind::hangup(), Signal::SIGHUP),
+        (SignalKind::quit(), Signal::SIGQUIT),
+    ] {
+        if let Ok(stream) = signal(kind) {
+            watched.push(Box::pin(async move {
+                let mut stream = stream;
+                stream.recv().await;
+                name
+            }));
+        }
+    }
+    if watched.is_empty() {
+        return std::future::pending().await;
+    }
+    futures::future::select_all(watched).await.0
+}
+
 /// What `estudiante verificar ROL ...` grades: an address for the servers,
 /// a program after `--` for a student.
 fn verificar_objetivo(
@@ -157,6 +187,9 @@ fn verificar_objetivo(
             comando: comando.to_vec(),
             escuchar: escuchar.unwrap_or(std::net::SocketAddr::from(([127, 0, 0, 1], 0))),
         })),
+        (_, _) if !comando.is_empty() => Err(format!(
+            "un programa después de -- solo se usa con verificar estudiante, no con verificar {rol_name}"
+        )),
         (_, None) => Err(format!(
             "falta dónde está: {}",
             if rol == RolVerificado::Profesor {
@@ -164,9 +197,6 @@ fn verificar_objetivo(
             } else {
                 "HOST:PUERTO, p. ej. 127.0.0.1:4446"
             }
-        )),
-        (_, Some(_)) if !comando.is_empty() => Err(format!(
-            "un programa después de -- solo se usa con verificar estudiante, no con verificar {rol_name}"
         )),
         (_, Some(_)) if escuchar.is_some() => Err(format!(
             "--escuchar solo se usa con verificar estudiante, no con verificar {rol_name}"

@@ -338,10 +338,16 @@ impl Student {
             if outstanding.is_empty() && (!pausing || stop_by.is_some()) {
                 return;
             }
+            // Waiting for answers, a pause that ends meanwhile refills the
+            // free slots (with --in-flight over 1) without waiting for
+            // every answer.
             let wait = match (stop_by, resume_at) {
                 (Some(deadline), _) => deadline.saturating_duration_since(Instant::now()),
                 (None, Some(at)) if pausing => at.saturating_duration_since(Instant::now()),
-                _ => self.config.answer_timeout,
+                (None, Some(at)) => at
+                    .saturating_duration_since(Instant::now())
+                    .min(self.config.answer_timeout),
+                (None, None) => self.config.answer_timeout,
             };
             let frame = tokio::select! {
                 () = self.shutdown.cancelled(), if stop_by.is_none() => {
@@ -358,7 +364,11 @@ impl Student {
                 Ok(None) => {
                     return self.lost(tally, &mut outstanding, "Docencio cerró la conexión")
                 }
-                // The pause is over: the next question.
+                // The pause is over: the next question(s).
+                Err(_) if stop_by.is_none() && resume_at.is_some_and(|at| Instant::now() >= at) => {
+                    continue
+                }
+                // Nothing was awaited but the pause.
                 Err(_) if pausing && stop_by.is_none() => continue,
                 Err(_) if stop_by.is_some() => {
                     tally.unanswered += outstanding.len() as u64;
@@ -395,7 +405,9 @@ impl Student {
             question_line!(info, id = id, "Respuesta recibida: {}", for_log(&text));
             if self.config.pause && stop_by.is_none() && self.has_more(tally) {
                 let pause = Duration::from_secs_f64(1.0 + self.rng.random::<f64>() * 5.0);
-                resume_at = Some(Instant::now() + pause);
+                // A pause already running is not made longer by the next
+                // answer.
+                resume_at.get_or_insert(Instant::now() + pause);
             }
         }
     }

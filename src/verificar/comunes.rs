@@ -339,6 +339,33 @@ pub async fn many_on_one_connection(
     Veredicto::Pasa
 }
 
+/// A connection to `addr` whose receive buffer is 4 KiB (the server's
+/// writes to a client that never reads soon block), trying every address
+/// the name resolves to, as `Sonda::connect` does (`localhost` may give
+/// `::1` first to a server on 127.0.0.1).
+async fn connect_with_small_buffer(addr: &str) -> Result<tokio::net::TcpStream, String> {
+    let targets: Vec<_> = tokio::net::lookup_host(addr)
+        .await
+        .map_err(|err| format!("no se encontró {addr}: {err}"))?
+        .collect();
+    let mut last = format!("no se encontró {addr}");
+    for target in targets {
+        let socket = if target.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()
+        } else {
+            tokio::net::TcpSocket::new_v6()
+        }
+        .map_err(|err| err.to_string())?;
+        let _ = socket.set_recv_buffer_size(4096);
+        match tokio::time::timeout(Duration::from_secs(3), socket.connect(target)).await {
+            Ok(Ok(stream)) => return Ok(stream),
+            Ok(Err(err)) => last = format!("no se pudo conectar con {target}: {err}"),
+            Err(_) => last = format!("{target} no aceptó la conexión en 3 s"),
+        }
+    }
+    Err(last)
+}
+
 /// Section 6 (slow clients) of a TCP server: `question` is what the client
 /// that never reads sends (one the server answers itself: thousands of
 /// them must not reach Tareo or Profesor's count), `check` its answer.
@@ -370,28 +397,10 @@ pub async fn unread_client_blocks_nobody(
     question: &[u8],
     check: impl Fn(&[u8]) -> Result<Option<String>, String>,
 ) -> Veredicto {
-    let target = match tokio::net::lookup_host(&addr.addr)
-        .await
-        .map(|mut found| found.next())
-    {
-        Ok(Some(target)) => target,
-        _ => return Veredicto::Falla(format!("no se encontró {}", addr.addr)),
+    let mut unread = match connect_with_small_buffer(&addr.addr).await {
+        Ok(stream) => stream,
+        Err(why) => return Veredicto::Falla(why),
     };
-    let socket = match if target.is_ipv4() {
-        tokio::net::TcpSocket::new_v4()
-    } else {
-        tokio::net::TcpSocket::new_v6()
-    } {
-        Ok(socket) => socket,
-        Err(err) => return Veredicto::Falla(err.to_string()),
-    };
-    let _ = socket.set_recv_buffer_size(4096);
-    let mut unread =
-        match tokio::time::timeout(Duration::from_secs(3), socket.connect(target)).await {
-            Ok(Ok(stream)) => stream,
-            Ok(Err(err)) => return Veredicto::Falla(format!("no se pudo conectar: {err}")),
-            Err(_) => return Veredicto::Falla("no aceptó la conexión en 3 s".into()),
-        };
     let all: Vec<u8> = (0..UNREAD_QUESTIONS)
         .flat_map(|_| frame(question))
         .collect();

@@ -73,8 +73,9 @@ fn find_program(program: &str) -> Option<std::path::PathBuf> {
 }
 
 /// Longest wait for the program's next question: the notebook's
-/// Estudiante pauses up to 6 s between questions.
-const QUESTION_WAIT: Duration = Duration::from_secs(8);
+/// Estudiante pauses up to 6 s between questions (and two such waits fit
+/// in a case's 15 s).
+const QUESTION_WAIT: Duration = Duration::from_millis(6_500);
 
 /// How long the program gets to start, connect, show an answer.
 const START_WAIT: Duration = Duration::from_secs(2);
@@ -167,6 +168,16 @@ impl Proceso {
         };
         let pty = nix::pty::openpty(None, None)
             .map_err(|err| format!("no se pudo abrir una terminal para su salida: {err}"))?;
+        // Neither end leaks into other processes started meanwhile (the
+        // program gets the other end as its stdout and stderr): one that
+        // kept it would keep the capture waiting for its end.
+        for fd in [&pty.master, &pty.slave] {
+            nix::fcntl::fcntl(
+                fd,
+                nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+            )
+            .map_err(|err| format!("no se pudo abrir una terminal para su salida: {err}"))?;
+        }
         let stderr = pty
             .slave
             .try_clone()
@@ -196,10 +207,21 @@ impl Proceso {
 
     /// CPU time (user and system) the program has used, in seconds.
     fn cpu_seconds(&self) -> Option<f64> {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid?)).ok()?;
-        let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-        let ticks: f64 =
-            fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+        let group = self.pid?.to_string();
+        let entries = std::fs::read_dir("/proc").ok()?;
+        // Every process of its group: a launcher (`bash run.sh`, `uv run`)
+        // may do nothing while the program it started spins.
+        let ticks: f64 = entries
+            .filter_map(|entry| {
+                let pid = entry.ok()?.file_name().to_str()?.parse::<u32>().ok()?;
+                let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+                let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+                if *fields.get(2)? != group {
+                    return None;
+                }
+                Some(fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?)
+            })
+            .sum();
         let per_second = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK).ok()??;
         (per_second > 0).then(|| ticks / per_second as f64)
     }
@@ -478,6 +500,9 @@ impl Docencio {
             return Err("el programa no está en marcha".into());
         };
         tokio::select! {
+            // A connection already waiting counts, even when the program
+            // (a launcher) has exited meanwhile.
+            biased;
             accepted = tokio::time::timeout(wait, listener.accept()) => match accepted {
                 Ok(Ok((stream, _))) => {
                     let _ = stream.set_nodelay(true);
@@ -538,6 +563,14 @@ impl Docencio {
         if let Some(pending) = self.pendiente.take() {
             return Ok(pending);
         }
+        let read = self.read_question().await;
+        if read.is_err() {
+            self.forget_connection();
+        }
+        read
+    }
+
+    async fn read_question(&mut self) -> Result<Vec<u8>, String> {
         let stream = self.connected().await?;
         let mut header = [0u8; 4];
         match tokio::time::timeout(QUESTION_WAIT, stream.read_exact(&mut header)).await {
@@ -584,11 +617,24 @@ impl Docencio {
 
     async fn write(&mut self, bytes: &[u8]) -> Result<(), String> {
         let stream = self.connected().await?;
-        match tokio::time::timeout(Duration::from_secs(3), stream.write_all(bytes)).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(err)) => Err(format!("no se pudo responderle: {err}")),
-            Err(_) => Err("no lee lo que se le responde (3 s)".into()),
+        let written =
+            match tokio::time::timeout(Duration::from_secs(3), stream.write_all(bytes)).await {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(err)) => Err(format!("no se pudo responderle: {err}")),
+                Err(_) => Err("no lee lo que se le responde (3 s)".into()),
+            };
+        if written.is_err() {
+            self.forget_connection();
         }
+        written
+    }
+
+    /// After a failed or cut read or write, the stream may stop mid-frame:
+    /// the next case takes a new connection (the program may reconnect)
+    /// rather than read a body as a header.
+    fn forget_connection(&mut self) {
+        self.conexion = None;
+        self.pendiente = None;
     }
 
     async fn first_question(&mut self) -> Veredicto {

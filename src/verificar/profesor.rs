@@ -344,16 +344,20 @@ pub async fn casos(url: &str, token: Option<&str>) -> Informe {
                     let http = cliente.http.clone();
                     let url = format!("{}/preguntas", cliente.url);
                     posts.spawn(async move {
-                        http.post(url)
-                            .send()
-                            .await
-                            .map(|response| response.status().is_success())
+                        match http.post(url).send().await {
+                            Ok(response) if response.status().is_success() => Ok(()),
+                            Ok(response) => Err(format!("HTTP {}", response.status().as_u16())),
+                            Err(err) => Err(describe(&err)),
+                        }
                     });
                 }
                 let mut failed = 0;
+                let mut first_failure = None;
                 while let Some(done) = posts.join_next().await {
-                    if !matches!(done, Ok(Ok(true))) {
+                    let outcome = done.unwrap_or_else(|err| Err(err.to_string()));
+                    if let Err(why) = outcome {
                         failed += 1;
+                        first_failure.get_or_insert(why);
                     }
                 }
                 let after = match count(cliente, reqwest::Method::GET).await {
@@ -362,7 +366,10 @@ pub async fn casos(url: &str, token: Option<&str>) -> Informe {
                 };
                 let expected = before + (CONCURRENT_POSTS - failed) as u64;
                 if failed > 0 {
-                    Veredicto::Falla(format!("{failed} de {CONCURRENT_POSTS} POST fallaron"))
+                    Veredicto::Falla(format!(
+                        "{failed} de {CONCURRENT_POSTS} POST fallaron; el primero: {}",
+                        first_failure.unwrap_or_default()
+                    ))
                 } else if after == expected {
                     Veredicto::Pasa
                 } else {
@@ -411,6 +418,13 @@ pub async fn casos(url: &str, token: Option<&str>) -> Informe {
                     .send(reqwest::Method::POST, "/anuncios", Some(json!({"texto": ""})))
                     .await
                 {
+                    // Refused before its body was looked at: nothing tested.
+                    Ok(respuesta) if matches!(respuesta.status, 401 | 403) => Veredicto::NoAplica(
+                        format!(
+                            "pide token (HTTP {}): con --token se prueba que rechace un anuncio vacío",
+                            respuesta.status
+                        ),
+                    ),
                     Ok(respuesta)
                         if (400..500).contains(&respuesta.status)
                             && respuesta.json().is_some_and(|body| body["error"].is_string()) =>

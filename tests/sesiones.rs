@@ -224,6 +224,20 @@ async fn sessions_are_off_unless_asked_for() {
     );
 }
 
+/// A body over the sessions' limit is refused with 413 and a message about
+/// that request (not the count's `{"cantidad": k}`), before any session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_over_the_limit_gets_413_naming_the_request() {
+    let profesor = profesor_with(Limites::default(), 1).await;
+    let line = "x".repeat(300 * 1024);
+    let response = write(&profesor.url, "no-existe", &line).await;
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let body: Value = response.json().await.unwrap();
+    let error = body["error"].as_str().unwrap();
+    assert!(error.contains("POST /api/write"), "{body}");
+    assert!(!error.contains("cantidad"), "{body}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_busy_loop_ends_at_its_cpu_limit() {
     let _serial = SERIAL.lock().await;

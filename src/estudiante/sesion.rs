@@ -75,14 +75,18 @@ pub async fn run(
         .as_str()
         .unwrap_or_default()
         .to_owned();
-    // The file has run once the interpreter reads this.
+    // The file has run once the interpreter reads this. A program that
+    // ended by itself first (sys.exit) gets 409: its output is read all
+    // the same.
     let exit = http
         .post(format!("{url}/api/write"))
         .json(&json!({"session_id": id, "line": "exit()"}))
         .send()
         .await
         .map_err(|err| err.to_string())?;
-    answer(exit).await?;
+    if exit.status() != reqwest::StatusCode::CONFLICT {
+        answer(exit).await?;
+    }
     let mut code = 0;
     loop {
         tokio::select! {

@@ -318,11 +318,13 @@ fn to_json_error<B: 'static>(
     }
     let status = res.status();
     let detail = if status == StatusCode::PAYLOAD_TOO_LARGE {
-        if res.request().path() == "/informes" {
-            let limit = MAX_INFORME_BYTES;
-            format!("cuerpo demasiado grande (máximo {limit} bytes para un informe)")
-        } else {
-            format!("cuerpo demasiado grande (máximo {MAX_BODY_BYTES} bytes); se espera {{\"cantidad\": k}} o ningún cuerpo")
+        match res.request().path() {
+            "/informes" => {
+                let limit = MAX_INFORME_BYTES;
+                format!("cuerpo demasiado grande (máximo {limit} bytes para un informe)")
+            }
+            "/preguntas" => format!("cuerpo demasiado grande (máximo {MAX_BODY_BYTES} bytes); se espera {{\"cantidad\": k}} o ningún cuerpo"),
+            path => format!("cuerpo demasiado grande para {} {path}", res.request().method()),
         }
     } else {
         res.response()

@@ -386,7 +386,7 @@ impl Sesiones {
             .salida
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .take();
+            .take(!alive);
         if !alive {
             if let Some(why) = sesion
                 .ended

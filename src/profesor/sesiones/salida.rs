@@ -27,10 +27,19 @@ impl Salida {
     }
 
     /// Everything kept since the last read, as text (invalid UTF-8 shown
-    /// as U+FFFD), with a line saying how much was dropped, if any.
-    pub fn take(&mut self) -> String {
+    /// as U+FFFD), with a line saying how much was dropped, if any. A
+    /// character cut by the read (its first bytes printed, the rest not yet)
+    /// waits for the next read, unless the program has `ended` or bytes
+    /// after it were dropped.
+    pub fn take(&mut self, ended: bool) -> String {
+        let whole = if ended || self.dropped > 0 {
+            self.kept.len()
+        } else {
+            incomplete_tail_start(&self.kept)
+        };
+        let tail = self.kept.split_off(whole);
         let mut text = String::from_utf8_lossy(&self.kept).into_owned();
-        self.kept.clear();
+        self.kept = tail;
         if self.dropped > 0 {
             text.push_str(&format!(
                 "\n[aula: se descartaron {} bytes de salida: se leen a lo más {OUTPUT_KEPT} por lectura]\n",
@@ -50,6 +59,20 @@ impl Salida {
     }
 }
 
+/// Where a UTF-8 character cut at the end of `bytes` starts (its first
+/// one to three bytes), or `bytes.len()` when nothing is cut.
+fn incomplete_tail_start(bytes: &[u8]) -> usize {
+    for back in 1..=bytes.len().min(3) {
+        let start = bytes.len() - back;
+        if let Err(err) = std::str::from_utf8(&bytes[start..]) {
+            if err.valid_up_to() == 0 && err.error_len().is_none() {
+                return start;
+            }
+        }
+    }
+    bytes.len()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -60,7 +83,7 @@ mod tests {
         for _ in 0..100 {
             salida.push(&[b'x'; 4096]);
         }
-        let text = salida.take();
+        let text = salida.take(false);
         assert!(text.starts_with(&"x".repeat(OUTPUT_KEPT)));
         assert!(text.contains(&format!(
             "se descartaron {} bytes",
@@ -68,7 +91,27 @@ mod tests {
         )));
         assert!(salida.is_empty());
         salida.push(b"hola");
-        assert_eq!(salida.take(), "hola");
+        assert_eq!(salida.take(false), "hola");
         assert_eq!(salida.dropped_total(), (100 * 4096 - OUTPUT_KEPT) as u64);
+    }
+
+    /// "librería" printed in two pieces cut inside the "í": each read
+    /// shows whole characters, none turned into U+FFFD.
+    #[test]
+    fn a_character_cut_between_two_reads_is_read_whole() {
+        let word = "librería €𝄞".as_bytes();
+        for cut in 1..word.len() {
+            let mut salida = Salida::default();
+            salida.push(&word[..cut]);
+            let first = salida.take(false);
+            salida.push(&word[cut..]);
+            let second = salida.take(false);
+            assert_eq!(format!("{first}{second}"), "librería €𝄞", "cut at {cut}");
+        }
+        // The program ended with half a character: shown as U+FFFD.
+        let mut salida = Salida::default();
+        salida.push(&"í".as_bytes()[..1]);
+        assert_eq!(salida.take(false), "");
+        assert_eq!(salida.take(true), "\u{fffd}");
     }
 }

@@ -340,34 +340,23 @@ async fn hand_ins_are_kept_per_student_and_listed() {
             .body(bytes)
             .send()
     };
-    assert_eq!(
-        hand_in("Ana", "tarea1.py", b"print(1)")
-            .await
-            .unwrap()
-            .status(),
-        StatusCode::CREATED
-    );
-    assert_eq!(
-        hand_in("Ana", "tarea1.py", b"print(2)")
-            .await
-            .unwrap()
-            .status(),
-        StatusCode::OK
-    );
-    assert_eq!(
-        hand_in("Beto", "tarea1.py", b"print(3)")
-            .await
-            .unwrap()
-            .status(),
-        StatusCode::CREATED
-    );
-    assert_eq!(
-        hand_in(".oculto", "tarea1.py", b"x")
-            .await
-            .unwrap()
-            .status(),
-        StatusCode::UNPROCESSABLE_ENTITY
-    );
+    for (estudiante, nombre, bytes, status) in [
+        ("Ana", "tarea1.py", &b"print(1)"[..], StatusCode::CREATED),
+        ("Ana", "tarea1.py", b"print(2)", StatusCode::OK),
+        ("Beto", "tarea1.py", b"print(3)", StatusCode::CREATED),
+        (
+            ".oculto",
+            "tarea1.py",
+            b"x",
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+    ] {
+        assert_eq!(
+            hand_in(estudiante, nombre, bytes).await.unwrap().status(),
+            status,
+            "{estudiante}/{nombre}"
+        );
+    }
     let listed: Value = http()
         .get(format!("{url}/entregas"))
         .send()

@@ -88,15 +88,13 @@ async fn an_announcement_reaches_every_student_of_every_docencio() {
 
     // The notebook student still asks as always.
     assert!(is_relayed_answer(&notebook.ask("Tarea").await));
-    let listed: Value = http()
-        .get(format!("{}/anuncios", profesor.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(listed["anuncios"][0]["texto"], "Examen el lunes");
+    assert_eq!(
+        anuncios_of(&profesor.url)
+            .await
+            .first()
+            .map(|a| &a["texto"]),
+        Some(&Value::from("Examen el lunes"))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -341,18 +339,7 @@ async fn chat_crosses_two_profesors_on_one_database() {
     // A Profesor started later gets the events kept in the database: a
     // Docencio that follows it with an older Last-Event-ID misses nothing.
     let late = profesor().await;
-    let listed: Value = http()
-        .get(format!("{}/anuncios", late.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(
-        listed["anuncios"].as_array().unwrap().last(),
-        Some(&after_restart)
-    );
+    assert_eq!(anuncios_of(&late.url).await.last(), Some(&after_restart));
 }
 
 /// What `GET /anuncios` lists on the Profesor at `url` (empty while it

@@ -207,20 +207,13 @@ impl Proceso {
 
     /// CPU time (user and system) the program has used, in seconds.
     fn cpu_seconds(&self) -> Option<f64> {
-        let group = self.pid?.to_string();
-        let entries = std::fs::read_dir("/proc").ok()?;
+        let group = self.pid?;
         // Every process of its group: a launcher (`bash run.sh`, `uv run`)
         // may do nothing while the program it started spins.
-        let ticks: f64 = entries
-            .filter_map(|entry| {
-                let pid = entry.ok()?.file_name().to_str()?.parse::<u32>().ok()?;
-                let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-                let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-                if *fields.get(2)? != group {
-                    return None;
-                }
-                Some(fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?)
-            })
+        let ticks: f64 = processes()
+            .iter()
+            .filter(|process| process.group == group)
+            .map(|process| process.cpu_ticks)
             .sum();
         let per_second = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK).ok()??;
         (per_second > 0).then(|| ticks / per_second as f64)
@@ -276,20 +269,43 @@ pub async fn kill_adopted() -> usize {
     killed
 }
 
-/// Live (not zombie) processes whose parent is `parent`, from `/proc`.
+/// Live (not zombie) processes whose parent is `parent`.
 fn children_of(parent: u32) -> Vec<i32> {
+    processes()
+        .iter()
+        .filter(|process| !process.zombie && process.parent == parent)
+        .filter_map(|process| i32::try_from(process.pid).ok())
+        .collect()
+}
+
+/// What `/proc/PID/stat` says of a process, the parts used here.
+struct ProcStat {
+    pid: u32,
+    zombie: bool,
+    parent: u32,
+    group: u32,
+    /// User and system CPU time, in clock ticks.
+    cpu_ticks: f64,
+}
+
+/// Every process `/proc` shows now (the name, which may hold spaces and
+/// parentheses, is skipped by splitting at its last `)`).
+fn processes() -> Vec<ProcStat> {
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
     entries
-        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|pid| {
-            std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-                let fields: Vec<&str> = stat
-                    .rsplit_once(')')
-                    .map(|(_, rest)| rest.split_whitespace().collect())
-                    .unwrap_or_default();
-                fields.first() != Some(&"Z") && fields.get(1) == Some(&parent.to_string().as_str())
+        .filter_map(|entry| {
+            let pid = entry.ok()?.file_name().to_str()?.parse::<u32>().ok()?;
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+            Some(ProcStat {
+                pid,
+                zombie: *fields.first()? == "Z",
+                parent: fields.get(1)?.parse().ok()?,
+                group: fields.get(2)?.parse().ok()?,
+                cpu_ticks: fields.get(11)?.parse::<f64>().ok()?
+                    + fields.get(12)?.parse::<f64>().ok()?,
             })
         })
         .collect()

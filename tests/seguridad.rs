@@ -8,7 +8,7 @@ mod common;
 use std::time::Duration;
 
 use aula::{docencio, profesor, tareo};
-use common::procesos::{free_addr, RoleProcess};
+use common::procesos::RoleProcess;
 use common::*;
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -219,9 +219,20 @@ async fn the_class_with_the_token_counts_and_a_docencio_without_it_is_refused() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_question_with_a_newline_cannot_forge_a_log_line() {
-    let addr = free_addr();
-    let args = vec!["--bind".to_owned(), addr.to_string()];
+    // Port 0, read back from the listening line: a port reserved and then
+    // released for the process can be taken meanwhile by another test's
+    // outgoing connection (seen once in CI: "Address already in use").
+    let args = vec!["--bind".to_owned(), "127.0.0.1:0".to_owned()];
     let tareo = RoleProcess::start("tareo", &args).await;
+    let log = tareo.log();
+    let addr: std::net::SocketAddr = log
+        .lines()
+        .find_map(|line| {
+            line.split_once("Servidor escuchando en ")
+                .map(|(_, addr)| addr.trim())
+        })
+        .and_then(|addr| addr.parse().ok())
+        .unwrap_or_else(|| panic!("no listening address in:\n{log}"));
     let mut client = Client::connect(addr).await;
     let answer = client
         .ask("Hola\n12:00:00.000 profesor   INFO Llevamos: 999 preguntas")

@@ -6,10 +6,12 @@
 //! serves these types, Tareo and Docencio send and read them.
 
 pub mod client;
+pub mod eventos;
 pub mod material_client;
 
 use serde::{Deserialize, Serialize};
 
+pub use eventos::EventKind;
 pub use client::{parse_profesor_url, CountReply, ProfesorClient, ProfesorError};
 pub use material_client::{Descarga, MaterialClient};
 

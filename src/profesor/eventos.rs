@@ -30,6 +30,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::count_store::CountError;
 use super::postgres_events::PostgresEvents;
+pub use crate::api::EventKind;
 use crate::api::{Anuncio, ErrorBody};
 
 /// Events kept for a Docencio that reconnects (or falls behind).
@@ -51,42 +52,6 @@ const KEEP_ALIVE: Duration = Duration::from_secs(5);
 /// How long a publisher on a shared database waits to see its own events
 /// come back (so that `GET /anuncios` right after a `POST` lists it).
 const OWN_EVENTS_WAIT: Duration = Duration::from_secs(2);
-
-/// What an event is about: the SSE `event:` field.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EventKind {
-    /// An announcement of Profesor's ([`Anuncio`]).
-    Anuncio,
-    /// A chat line written at some Docencio ([`crate::api::ChatLine`]).
-    Chat,
-    /// A file of the material Profesor sends to everyone
-    /// ([`crate::api::Archivo`]): each Docencio tells its named students,
-    /// who download it.
-    Material,
-    /// Only ever sent, never kept: the follower asked for events this
-    /// Profesor no longer keeps (`data`: `{"desde": <its Last-Event-ID>}`).
-    Perdidos,
-}
-
-impl EventKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EventKind::Anuncio => "anuncio",
-            EventKind::Chat => "chat",
-            EventKind::Material => "material",
-            EventKind::Perdidos => "perdidos",
-        }
-    }
-
-    pub fn parse(kind: &str) -> Option<Self> {
-        match kind {
-            "anuncio" => Some(EventKind::Anuncio),
-            "chat" => Some(EventKind::Chat),
-            "material" => Some(EventKind::Material),
-            _ => None,
-        }
-    }
-}
 
 /// One event, ready to write.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -6,8 +6,8 @@ mod common;
 
 use std::time::Duration;
 
-use aula::profesor::count_store::suite;
-use aula::profesor::{CountStore, PostgresCount};
+use aula::profesor::store::count::suite;
+use aula::profesor::store::{CountStore, PostgresCount};
 use common::postgres::fresh_database;
 use common::*;
 
@@ -34,8 +34,10 @@ async fn postgres_passes_the_stores_suite() {
             0 => suite::a_repeated_key_gets_the_first_total_and_adds_nothing(&store).await,
             1 => suite::a_key_reused_for_another_amount_is_refused(&store).await,
             _ => {
-                aula::profesor::roster::suite::the_list_is_a_resource_with_case_blind_names(&store)
-                    .await
+                aula::profesor::store::roster::suite::the_list_is_a_resource_with_case_blind_names(
+                    &store,
+                )
+                .await
             }
         }
     }

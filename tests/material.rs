@@ -307,7 +307,7 @@ async fn raw_request(addr: std::net::SocketAddr, line: &str, extra_headers: &str
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_declared_size_over_the_limit_is_refused_before_the_body() {
     let profesor = profesor().await;
-    let too_big = aula::profesor::material::MAX_MATERIAL_BYTES + 1;
+    let too_big = aula::api::MAX_MATERIAL_BYTES + 1;
     let response = raw_request(
         profesor.addr,
         "POST /material?nombre=grande.bin HTTP/1.1",

@@ -250,9 +250,9 @@ async fn the_panels_console_runs_code_in_a_session() {
         return;
     }
     let profesor = start_profesor_with(aula::profesor::Config {
-        sesiones: Some(aula::profesor::sesiones::SesionesConfig {
+        sesiones: Some(aula::sesiones::SesionesConfig {
             trampolin: Some(env!("CARGO_BIN_EXE_profesor").into()),
-            ..aula::profesor::sesiones::SesionesConfig::default()
+            ..aula::sesiones::SesionesConfig::default()
         }),
         ..aula::profesor::Config::default()
     })

@@ -8,7 +8,7 @@ mod common;
 use std::time::Duration;
 
 use aula::profesor;
-use aula::profesor::sesiones::{Limites, SesionesConfig};
+use aula::sesiones::{Limites, SesionesConfig};
 use common::*;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -121,7 +121,7 @@ async fn read_until(
 
 /// Processes of the session users (when Profesor is root) still alive.
 fn session_processes() -> Vec<String> {
-    let base = aula::profesor::sesiones::SESSION_UID_BASE;
+    let base = aula::sesiones::SESSION_UID_BASE;
     let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
         let Ok(status) = std::fs::read_to_string(entry.path().join("status")) else {

@@ -11,8 +11,8 @@ pub mod material_client;
 
 use serde::{Deserialize, Serialize};
 
-pub use eventos::EventKind;
 pub use client::{parse_profesor_url, CountReply, ProfesorClient, ProfesorError};
+pub use eventos::EventKind;
 pub use material_client::{Descarga, MaterialClient};
 
 /// Profesor's address when none is given (the notebook's port).

@@ -5,7 +5,7 @@
 use std::process::ExitCode;
 
 use anyhow::Context;
-use aula::{profesor, shutdown, telemetry};
+use aula::{profesor, sesiones, shutdown, telemetry};
 use clap::Parser;
 
 fn main() -> ExitCode {
@@ -14,16 +14,13 @@ fn main() -> ExitCode {
     let raw: Vec<std::ffi::OsString> = std::env::args_os().collect();
     if raw
         .get(1)
-        .is_some_and(|arg| arg == profesor::sesiones::TRAMPOLINE_ARG)
+        .is_some_and(|arg| arg == sesiones::TRAMPOLINE_ARG)
     {
-        let code = profesor::sesiones::sandbox::run_trampoline(raw);
+        let code = sesiones::sandbox::run_trampoline(raw);
         return ExitCode::from(u8::try_from(code).unwrap_or(1));
     }
-    if raw
-        .get(1)
-        .is_some_and(|arg| arg == profesor::sesiones::KILL_ARG)
-    {
-        let code = profesor::sesiones::sandbox::kill_user(raw);
+    if raw.get(1).is_some_and(|arg| arg == sesiones::KILL_ARG) {
+        let code = sesiones::sandbox::kill_user(raw);
         return ExitCode::from(u8::try_from(code).unwrap_or(1));
     }
     match tokio::runtime::Runtime::new() {

@@ -2,7 +2,7 @@
 //! in flight (its idempotency key and `cantidad`).
 //!
 //! With a data folder, a thread keeps this on disk (SQLite, see
-//! [`crate::store`]), so a Docencio killed with -9 while Profesor is down
+//! [`crate::sqlite_file`]), so a Docencio killed with -9 while Profesor is down
 //! still delivers what it owed once it is started again, and retries the
 //! notice it had in flight with the same key, which Profesor then does not
 //! count twice. Writes are coalesced: however many answers arrive while one
@@ -22,7 +22,7 @@ use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
 
 use crate::retry;
-use crate::store::{self, Sharing, StoreError};
+use crate::sqlite_file::{self, OpenError, Sharing};
 
 /// The database file inside the data folder for the Docencio listening on
 /// `port`: one per Docencio, so that several can share a folder, and a
@@ -34,7 +34,7 @@ pub fn ledger_file(port: u16) -> String {
 /// One row: what is owed (`pendientes`) and the notice in flight (`clave`,
 /// `cantidad`). The table's name is the Spanish word the logs use for
 /// notices ("avisos pendientes a Profesor").
-/// The ledger's schema, one step per version (see `store::open`).
+/// The ledger's schema, one step per version (see `sqlite_file::open`).
 const MIGRATIONS: &[&str] = &[SCHEMA_V1];
 
 const SCHEMA_V1: &str = "
@@ -92,15 +92,15 @@ impl Ledger {
 
     /// The ledger kept under `data_dir` for the Docencio on `port`, with
     /// what a previous run left.
-    pub fn open(data_dir: &Path, port: u16) -> Result<Arc<Ledger>, StoreError> {
-        let (connection, path) = store::open(
+    pub fn open(data_dir: &Path, port: u16) -> Result<Arc<Ledger>, OpenError> {
+        let (connection, path) = sqlite_file::open(
             data_dir,
             &ledger_file(port),
             "docencio",
             Sharing::Exclusive,
             MIGRATIONS,
         )?;
-        let open_error = |cause| StoreError::Open {
+        let open_error = |cause| OpenError::Open {
             path: path.clone(),
             cause,
         };
@@ -128,7 +128,7 @@ impl Ledger {
                 let ledger = ledger.clone();
                 move || ledger.write_loop(connection, woken)
             })
-            .map_err(|cause| StoreError::Folder {
+            .map_err(|cause| OpenError::Folder {
                 path: data_dir.to_owned(),
                 cause,
             })?;
@@ -402,7 +402,7 @@ mod tests {
         assert!(
             matches!(
                 second,
-                Err(StoreError::Busy {
+                Err(OpenError::Busy {
                     role: "docencio",
                     ..
                 })

@@ -36,7 +36,7 @@ pub use args::Args;
 use crate::api::{ProfesorClient, ProfesorError, DEFAULT_PROFESOR_URL};
 use crate::role_counters::{send_informes, RoleCounters};
 use crate::server::{serve, ClientSession, Delivered, PendingAnswer, Responder, ServerLimits};
-use crate::store::StoreError;
+use crate::sqlite_file::OpenError;
 use crate::telemetry::QuestionId;
 use crate::wire::texts::{CONTENIDO_ANSWER, ERROR_PREFIX, RELAYED_PREFIX};
 use crate::wire::{Answer, Question, Refusal, DEFAULT_TAREO_ADDR};
@@ -51,7 +51,7 @@ pub enum Error {
     #[error(transparent)]
     Profesor(#[from] ProfesorError),
     #[error(transparent)]
-    Ledger(#[from] StoreError),
+    Ledger(#[from] OpenError),
     #[error(transparent)]
     Io(#[from] std::io::Error),
 }

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::Parser;
 
-use super::{Config, DEFAULT_DATA_DIR};
+use super::config::{Config, DEFAULT_DATA_DIR};
 use crate::api::DEFAULT_PROFESOR_BIND;
 use crate::telemetry::LogArgs;
 
@@ -120,13 +120,13 @@ impl Args {
         Config {
             data_dir: self.data_dir.clone(),
             material_dir: self.material_dir.clone(),
-            sesiones: self.sesiones.then(|| super::sesiones::SesionesConfig {
+            sesiones: self.sesiones.then(|| crate::sesiones::SesionesConfig {
                 comando: self
                     .sesiones_cmd
                     .split_whitespace()
                     .map(str::to_owned)
                     .collect(),
-                limites: super::sesiones::Limites {
+                limites: crate::sesiones::Limites {
                     cpu_s: self.sesiones_cpu_s.max(1),
                     memoria_bytes: self
                         .sesiones_memoria_mib
@@ -135,7 +135,7 @@ impl Args {
                     procesos: self.sesiones_procesos.max(1),
                     inactiva_s: self.sesiones_inactiva_s.max(1),
                     vida_s: self.sesiones_vida_s.max(1),
-                    ..super::sesiones::Limites::default()
+                    ..crate::sesiones::Limites::default()
                 },
                 max_sesiones: self.sesiones_max.max(1),
                 trampolin: None,

@@ -20,12 +20,12 @@
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderMap};
-use actix_web::http::{Method, StatusCode};
+use actix_web::http::Method;
 use actix_web::middleware::Next;
-use actix_web::{web, HttpResponse};
+use actix_web::{web, ResponseError};
 use subtle::ConstantTimeEq;
 
-use crate::api::ErrorBody;
+use super::http::ApiError;
 use crate::telemetry::for_log;
 
 /// What the guard lets through; one per Profesor.
@@ -64,13 +64,13 @@ impl Guard {
     }
 
     /// Why this request may not go on, if it may not.
-    pub fn check(&self, method: &Method, headers: &HeaderMap) -> Result<(), Refusal> {
+    pub fn check(&self, method: &Method, headers: &HeaderMap) -> Result<(), AccessDenied> {
         let host = headers
             .get(header::HOST)
             .and_then(|value| value.to_str().ok());
         if let Some(host) = host {
             if !self.answers_host(host) {
-                return Err(Refusal::Host(host.to_owned()));
+                return Err(AccessDenied::Host(host.to_owned()));
             }
         }
         if changes_state(method) {
@@ -78,13 +78,13 @@ impl Guard {
                 let origin = origin.to_str().unwrap_or("?");
                 let own = host.is_some_and(|host| same_origin(origin, host));
                 if !own {
-                    return Err(Refusal::Origin(origin.to_owned()));
+                    return Err(AccessDenied::Origin(origin.to_owned()));
                 }
             } else if headers
                 .get("sec-fetch-site")
                 .is_some_and(|site| site.as_bytes() != b"same-origin" && site.as_bytes() != b"none")
             {
-                return Err(Refusal::Origin("(otro sitio)".to_owned()));
+                return Err(AccessDenied::Origin("(otro sitio)".to_owned()));
             }
             if let Some(token) = &self.token {
                 let given = headers
@@ -100,9 +100,9 @@ impl Guard {
                     given.is_some_and(|given| bool::from(given.as_bytes().ct_eq(token.as_bytes())));
                 if !matches {
                     return Err(if given.is_some() {
-                        Refusal::WrongToken
+                        AccessDenied::WrongToken
                     } else {
-                        Refusal::NoToken
+                        AccessDenied::NoToken
                     });
                 }
             }
@@ -122,7 +122,7 @@ impl Guard {
 
 /// Why the guard refused a request.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum Refusal {
+pub enum AccessDenied {
     #[error("Host no permitido: '{}' no nombra a este Profesor (se aceptan direcciones IP, localhost, el nombre de esta máquina y los dados con --allowed-host)", for_log(.0))]
     Host(String),
     #[error("origen no permitido: '{}' no puede cambiar la cuenta de este Profesor", for_log(.0))]
@@ -133,22 +133,13 @@ pub enum Refusal {
     WrongToken,
 }
 
-impl Refusal {
-    fn status(&self) -> StatusCode {
-        match self {
-            Refusal::Host(_) | Refusal::Origin(_) => StatusCode::FORBIDDEN,
-            Refusal::NoToken | Refusal::WrongToken => StatusCode::UNAUTHORIZED,
+impl From<AccessDenied> for ApiError {
+    fn from(denied: AccessDenied) -> Self {
+        let text = denied.to_string();
+        match denied {
+            AccessDenied::Host(_) | AccessDenied::Origin(_) => ApiError::Forbidden(text),
+            AccessDenied::NoToken | AccessDenied::WrongToken => ApiError::Unauthorized(text),
         }
-    }
-
-    fn response(&self) -> HttpResponse {
-        let mut response = HttpResponse::build(self.status());
-        if self.status() == StatusCode::UNAUTHORIZED {
-            response.insert_header((header::WWW_AUTHENTICATE, "Bearer realm=\"aula\""));
-        }
-        response.json(ErrorBody {
-            error: self.to_string(),
-        })
     }
 }
 
@@ -175,7 +166,7 @@ pub async fn guard(
                 for_log(request.path())
             );
             Ok(request
-                .into_response(refusal.response())
+                .into_response(ApiError::from(refusal).error_response())
                 .map_into_right_body())
         }
         None => Ok(next.call(request).await?.map_into_left_body()),
@@ -244,7 +235,7 @@ mod tests {
         }
         assert!(matches!(
             guard.check(&Method::GET, &headers(&[("host", "evil.example:4444")])),
-            Err(Refusal::Host(_))
+            Err(AccessDenied::Host(_))
         ));
         let named = Guard::new(None, &["Profesor.Lab".to_owned()]);
         assert_eq!(
@@ -263,7 +254,7 @@ mod tests {
         ]);
         assert!(matches!(
             guard.check(&Method::POST, &foreign),
-            Err(Refusal::Origin(_))
+            Err(AccessDenied::Origin(_))
         ));
         let own = headers(&[
             ("host", "127.0.0.1:4444"),
@@ -288,7 +279,7 @@ mod tests {
         let host = ("host", "127.0.0.1:4444");
         assert_eq!(
             guard.check(&Method::POST, &headers(&[host])),
-            Err(Refusal::NoToken)
+            Err(AccessDenied::NoToken)
         );
         let lower = headers(&[host, ("authorization", "bearer secreto")]);
         assert_eq!(guard.check(&Method::POST, &lower), Ok(()));

@@ -1,8 +1,11 @@
 //! `GET /openapi.json`: Profesor's API described from the handlers'
-//! annotations, at compile time.
+//! annotations, at compile time. Every route of the table
+//! ([`super::app`]) is listed here; a test checks both say the same.
 
 use actix_web::HttpResponse;
 use utoipa::OpenApi;
+
+use super::routes::{anuncios, clase, cuaderno, estudiantes, eventos, material, sala, sesiones};
 
 /// Este documento: cada ruta, generado de las anotaciones de los manejadores.
 #[utoipa::path(get, path = "/openapi.json",
@@ -23,38 +26,38 @@ pub async fn openapi() -> HttpResponse {
         license(name = "MIT", identifier = "MIT")
     ),
     paths(
-        super::routes::saludo,
-        super::routes::respuesta,
-        super::routes::read_count,
-        super::routes::count_answers,
-        super::routes::salud,
-        super::class_routes::metricas,
-        super::class_routes::estado,
-        super::class_routes::panel,
-        super::class_routes::reporte,
-        super::class_routes::informes,
-        super::anuncios::post,
-        super::anuncios::list,
-        super::eventos::eventos,
-        super::sala_routes::chat,
-        super::roster::list,
-        super::roster::create,
-        super::roster::get,
-        super::roster::put,
-        super::roster::delete,
-        super::material::list,
-        super::material::download,
-        super::material::upload,
-        super::material::remove,
-        super::material::send_to_everyone,
-        super::material::list_entregas,
-        super::material::download_entrega,
-        super::material::hand_in,
-        super::sesiones::routes::start,
-        super::sesiones::routes::write,
-        super::sesiones::routes::read,
-        super::sesiones::routes::stop,
-        super::sesiones::routes::list,
+        cuaderno::saludo,
+        cuaderno::respuesta,
+        cuaderno::read_count,
+        cuaderno::count_answers,
+        cuaderno::salud,
+        clase::metricas,
+        clase::estado,
+        clase::panel,
+        clase::reporte,
+        clase::informes,
+        anuncios::post,
+        anuncios::list,
+        eventos::eventos,
+        sala::chat,
+        estudiantes::list,
+        estudiantes::create,
+        estudiantes::get,
+        estudiantes::put,
+        estudiantes::delete,
+        material::list,
+        material::download,
+        material::upload,
+        material::remove,
+        material::send_to_everyone,
+        material::list_entregas,
+        material::download_entrega,
+        material::hand_in,
+        sesiones::start,
+        sesiones::write,
+        sesiones::read,
+        sesiones::stop,
+        sesiones::list,
         openapi,
     )
 )]

@@ -1,21 +1,14 @@
-//! Where Profesor keeps the count: one [`CountStore`] trait, two
-//! implementations that pass the same tests: SQLite under `--data-dir` (the
-//! embedded default for a class on one machine, [`SqliteCount`]) and
-//! PostgreSQL with `--database-url` (several Profesors on several hosts
-//! with one exact count, [`PostgresCount`]). Handlers see [`AnswerCount`],
-//! which is one or the other.
+//! What a place that keeps the count promises: the [`CountStore`] trait,
+//! and the tests ([`suite`]) every backend passes.
 //!
-//! What both promise: a count is on disk before it is acknowledged; a
+//! What every backend promises: a count is on disk before it is acknowledged; a
 //! repeated `Idempotency-Key` adds nothing and gets the first result; a key
 //! reused for another amount is refused; the keys are bounded; a negative
 //! or unreadable count is an error, never a silent 0.
 
 use std::future::Future;
-use std::io;
 
-use super::postgres_count::PostgresCount;
-use super::sqlite_count::SqliteCount;
-use crate::store::StoreError;
+use super::error::StoreError;
 
 /// The result of counting answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,32 +20,6 @@ pub struct Counted {
     pub replayed: bool,
 }
 
-/// Why the count could not be opened or changed.
-#[derive(Debug, thiserror::Error)]
-pub enum CountError {
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error("no se pudo guardar el conteo: {0}")]
-    Write(String),
-    #[error("no se pudo leer el conteo: {0}")]
-    Read(String),
-    #[error("la base de datos {target} no está disponible: {detail}")]
-    Database { target: String, detail: String },
-    #[error("el contador se está cerrando")]
-    Closed,
-    #[error("esa Idempotency-Key ya contó {counted}; no se puede usar para contar {asked}")]
-    KeyReused { counted: u64, asked: u64 },
-}
-
-impl From<CountError> for io::Error {
-    fn from(err: CountError) -> Self {
-        match err {
-            CountError::Store(store) => store.into(),
-            other => io::Error::other(other.to_string()),
-        }
-    }
-}
-
 /// How many idempotency keys are remembered; the oldest is forgotten first.
 /// A retry comes seconds after its first try, and Docencio sends at most
 /// 100 notices a second, so this covers many minutes of retries.
@@ -61,17 +28,17 @@ pub const REMEMBERED_KEYS: u64 = 100_000;
 /// A place the count is kept.
 pub trait CountStore: Send + Sync {
     /// Counts `cantidad` answered questions, unless `key` was already used
-    /// (then: the first result, or [`CountError::KeyReused`] for another
+    /// (then: the first result, or [`StoreError::KeyReused`] for another
     /// amount), and returns the total once it is durable.
     fn count(
         &self,
         cantidad: u64,
         key: Option<&str>,
-    ) -> impl Future<Output = Result<Counted, CountError>> + Send;
+    ) -> impl Future<Output = Result<Counted, StoreError>> + Send;
 
     /// The total as last committed, by this or any other Profesor sharing
     /// the store.
-    fn total(&self) -> impl Future<Output = Result<u64, CountError>> + Send;
+    fn total(&self) -> impl Future<Output = Result<u64, StoreError>> + Send;
 
     /// True while writes fail (since the last one failed).
     fn is_failing(&self) -> bool;
@@ -80,45 +47,8 @@ pub trait CountStore: Send + Sync {
     fn describe(&self) -> String;
 }
 
-/// The store Profesor uses, chosen at start.
-#[derive(Debug)]
-pub enum AnswerCount {
-    Sqlite(SqliteCount),
-    Postgres(PostgresCount),
-}
-
-impl CountStore for AnswerCount {
-    async fn count(&self, cantidad: u64, key: Option<&str>) -> Result<Counted, CountError> {
-        match self {
-            AnswerCount::Sqlite(store) => store.count(cantidad, key).await,
-            AnswerCount::Postgres(store) => store.count(cantidad, key).await,
-        }
-    }
-
-    async fn total(&self) -> Result<u64, CountError> {
-        match self {
-            AnswerCount::Sqlite(store) => store.total().await,
-            AnswerCount::Postgres(store) => store.total().await,
-        }
-    }
-
-    fn is_failing(&self) -> bool {
-        match self {
-            AnswerCount::Sqlite(store) => store.is_failing(),
-            AnswerCount::Postgres(store) => store.is_failing(),
-        }
-    }
-
-    fn describe(&self) -> String {
-        match self {
-            AnswerCount::Sqlite(store) => store.describe(),
-            AnswerCount::Postgres(store) => store.describe(),
-        }
-    }
-}
-
-/// The tests every store must pass, run on each: [`SqliteCount`] in its
-/// unit tests, [`PostgresCount`] in `tests/almacen.rs` (which needs a
+/// The tests every store must pass, run on each backend: SQLite in its
+/// unit tests, PostgreSQL in the integration tests (which need a
 /// PostgreSQL server; hence public, and not test-only).
 #[doc(hidden)]
 pub mod suite {
@@ -144,7 +74,7 @@ pub mod suite {
         assert_eq!(store.count(3, Some("k")).await.unwrap().total, 3);
         assert!(matches!(
             store.count(5, Some("k")).await,
-            Err(CountError::KeyReused {
+            Err(StoreError::KeyReused {
                 counted: 3,
                 asked: 5
             })

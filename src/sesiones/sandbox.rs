@@ -85,7 +85,7 @@ pub struct Encierro {
 
 /// Which confinements held.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Estado {
+pub struct EncierroLogrado {
     /// "espacio de red propio", "filtro seccomp" or "ninguno".
     pub red: String,
     /// "nobody" or "el de Profesor".
@@ -126,7 +126,7 @@ pub fn kill_user(args: Vec<OsString>) -> i32 {
     0
 }
 
-impl std::fmt::Display for Estado {
+impl std::fmt::Display for EncierroLogrado {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
@@ -159,8 +159,8 @@ const ETC_READABLE: &[&str] = &[
 const DEVICES: &[&str] = &["/dev/null", "/dev/zero", "/dev/urandom", "/dev/random"];
 
 /// Applies every confinement to this process; says which held.
-fn confine(encierro: &Encierro) -> Estado {
-    let mut estado = Estado::default();
+fn confine(encierro: &Encierro) -> EncierroLogrado {
+    let mut estado = EncierroLogrado::default();
     // A session of its own: no controlling terminal (the one Profesor was
     // started from), so nothing can be typed into it (TIOCSTI).
     let _ = nix::unistd::setsid();

@@ -1,15 +1,15 @@
 //! Profesor's announcements: `POST /anuncios` publishes one on the event
-//! stream ([`super::eventos`]), which every Docencio follows to push it to
+//! stream ([`crate::profesor::eventos`]), which every Docencio follows to push it to
 //! its students; `GET /anuncios` lists the recent ones.
 
 use actix_web::{web, HttpResponse};
 use serde::Serialize;
 use tracing::info;
 
-use super::count_store::CountError;
-use super::eventos::{EventKind, EventLog};
-use super::routes::ApiError;
 use crate::api::{Anuncio, ErrorBody, NuevoAnuncio};
+use crate::profesor::eventos::{EventKind, EventLog};
+use crate::profesor::http::ApiError;
+use crate::profesor::store::StoreError;
 use crate::telemetry::for_log;
 
 /// Longest announcement, in characters.
@@ -23,7 +23,7 @@ pub struct Anuncios {
 }
 
 /// Publishes `texto` on `events`; returns the announcement.
-pub async fn announce(texto: String, events: &EventLog) -> Result<Anuncio, CountError> {
+pub async fn announce(texto: String, events: &EventLog) -> Result<Anuncio, StoreError> {
     let published = events
         .publish(
             EventKind::Anuncio,
@@ -47,7 +47,7 @@ pub async fn announce(texto: String, events: &EventLog) -> Result<Anuncio, Count
 
 /// `texto` as kept: trimmed, 1 to [`MAX_TEXTO`] characters, no control
 /// characters but line breaks.
-fn check_texto(texto: &str) -> Result<String, String> {
+fn check_anuncio(texto: &str) -> Result<String, String> {
     let texto = texto.trim();
     if texto.is_empty() {
         return Err("el texto del anuncio no puede estar vacío".into());
@@ -61,16 +61,6 @@ fn check_texto(texto: &str) -> Result<String, String> {
     Ok(texto.to_owned())
 }
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/anuncios")
-            .app_data(super::routes::json_body(16 * 1024, "un anuncio"))
-            .route(web::get().to(list))
-            .route(web::post().to(post))
-            .default_service(web::to(|| super::routes::method_not_allowed("GET, POST"))),
-    );
-}
-
 /// Publica un anuncio: llega a todos los estudiantes de todos los Docencio.
 #[utoipa::path(post, path = "/anuncios", request_body = NuevoAnuncio,
     responses((status = 201, body = Anuncio), (status = 401, body = ErrorBody),
@@ -79,14 +69,10 @@ pub async fn post(
     nuevo: web::Json<NuevoAnuncio>,
     events: web::Data<EventLog>,
 ) -> Result<HttpResponse, ApiError> {
-    match check_texto(&nuevo.texto) {
-        Ok(texto) => {
-            let anuncio = announce(texto, &events).await?;
-            info!("Anuncio {}: {}", anuncio.id, for_log(&anuncio.texto));
-            Ok(HttpResponse::Created().json(anuncio))
-        }
-        Err(error) => Ok(HttpResponse::UnprocessableEntity().json(ErrorBody { error })),
-    }
+    let texto = check_anuncio(&nuevo.texto).map_err(ApiError::Unprocessable)?;
+    let anuncio = announce(texto, &events).await?;
+    info!("Anuncio {}: {}", anuncio.id, for_log(&anuncio.texto));
+    Ok(HttpResponse::Created().json(anuncio))
 }
 
 /// Los anuncios recientes.
@@ -113,10 +99,10 @@ mod tests {
 
     #[test]
     fn an_announcement_is_checked() {
-        assert_eq!(check_texto("  hola \n").unwrap(), "hola");
-        assert!(check_texto(" ").is_err());
-        assert!(check_texto(&"x".repeat(MAX_TEXTO + 1)).is_err());
-        assert!(check_texto("a\u{1b}[31m").is_err());
-        assert!(check_texto("línea 1\nlínea 2").is_ok());
+        assert_eq!(check_anuncio("  hola \n").unwrap(), "hola");
+        assert!(check_anuncio(" ").is_err());
+        assert!(check_anuncio(&"x".repeat(MAX_TEXTO + 1)).is_err());
+        assert!(check_anuncio("a\u{1b}[31m").is_err());
+        assert!(check_anuncio("línea 1\nlínea 2").is_ok());
     }
 }

@@ -4,8 +4,8 @@
 //! ledger then relaxes that to surviving a crash of Docencio only (see
 //! `docencio::ledger`).
 //!
-//! Profesor keeps its count this way ([`crate::profesor::SqliteCount`]) and
-//! Docencio what it still owes Profesor ([`crate::docencio::ledger`]).
+//! Profesor keeps its count and class list this way (its SQLite store) and
+//! Docencio what it still owes Profesor (its ledger).
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -13,9 +13,9 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
-/// Why a store could not be opened.
+/// Why an SQLite file could not be opened.
 #[derive(Debug, thiserror::Error)]
-pub enum StoreError {
+pub enum OpenError {
     #[error("no se pudo crear la carpeta de datos {path}: {cause}")]
     Folder { path: PathBuf, cause: io::Error },
     #[error("no se pudo abrir la base de datos {path}: {cause}")]
@@ -35,12 +35,12 @@ pub enum StoreError {
     Busy { path: PathBuf, role: &'static str },
 }
 
-impl From<StoreError> for io::Error {
-    fn from(err: StoreError) -> Self {
+impl From<OpenError> for io::Error {
+    fn from(err: OpenError) -> Self {
         let kind = match &err {
-            StoreError::Folder { cause, .. } => cause.kind(),
-            StoreError::Busy { .. } => io::ErrorKind::ResourceBusy,
-            StoreError::Open { .. } | StoreError::TooNew { .. } => io::ErrorKind::Other,
+            OpenError::Folder { cause, .. } => cause.kind(),
+            OpenError::Busy { .. } => io::ErrorKind::ResourceBusy,
+            OpenError::Open { .. } | OpenError::TooNew { .. } => io::ErrorKind::Other,
         };
         io::Error::new(kind, err.to_string())
     }
@@ -66,13 +66,13 @@ pub fn open(
     role: &'static str,
     sharing: Sharing,
     migrations: &[&str],
-) -> Result<(Connection, PathBuf), StoreError> {
-    std::fs::create_dir_all(data_dir).map_err(|cause| StoreError::Folder {
+) -> Result<(Connection, PathBuf), OpenError> {
+    std::fs::create_dir_all(data_dir).map_err(|cause| OpenError::Folder {
         path: data_dir.to_owned(),
         cause,
     })?;
     let path = data_dir.join(file);
-    let open_error = |cause| StoreError::Open {
+    let open_error = |cause| OpenError::Open {
         path: path.clone(),
         cause,
     };
@@ -86,12 +86,12 @@ pub fn open(
     connection.busy_timeout(busy_timeout).map_err(open_error)?;
     let busy_or = |cause: rusqlite::Error| match cause.sqlite_error_code() {
         Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
-            StoreError::Busy {
+            OpenError::Busy {
                 path: path.clone(),
                 role,
             }
         }
-        _ => StoreError::Open {
+        _ => OpenError::Open {
             path: path.clone(),
             cause,
         },
@@ -110,7 +110,7 @@ pub fn open(
     let mut connection = connection;
     let version = migrate(&mut connection, migrations).map_err(busy_or)?;
     if version > migrations.len() && !migrations.is_empty() {
-        return Err(StoreError::TooNew {
+        return Err(OpenError::TooNew {
             path: path.clone(),
             version,
             known: migrations.len(),

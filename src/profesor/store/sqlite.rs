@@ -25,11 +25,10 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{error, info};
 
-use super::count_store::{CountError, CountStore, Counted};
+use super::count::{CountStore, Counted, REMEMBERED_KEYS};
+use super::error::StoreError;
 use super::roster::{clave, Estudiante, RosterStore, MAX_ESTUDIANTES};
-use crate::store::{self, Sharing, StoreError};
-
-pub use super::count_store::REMEMBERED_KEYS;
+use crate::sqlite_file::{self, OpenError, Sharing};
 
 /// The database file inside the data folder.
 pub const DATABASE_FILE: &str = "aula.sqlite3";
@@ -43,7 +42,7 @@ const MAX_BATCH: usize = 1024;
 struct Request {
     cantidad: u64,
     key: Option<String>,
-    reply: oneshot::Sender<Result<Counted, CountError>>,
+    reply: oneshot::Sender<Result<Counted, StoreError>>,
 }
 
 /// How many forwarded questions got a real answer, as Docencio reports them.
@@ -75,7 +74,7 @@ impl std::fmt::Debug for Request {
 impl SqliteCount {
     /// Opens the count kept under `data_dir`, creating the folder and the
     /// database on first run.
-    pub fn open(data_dir: &Path) -> Result<Self, CountError> {
+    pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
         // SQLite takes an empty file for a new database: a count truncated
         // to 0 bytes (a full disk, a copy gone wrong) would start from 0
         // without a word. A file another Profesor on this folder has just
@@ -88,22 +87,25 @@ impl SqliteCount {
             waited += 1;
         }
         if is_empty() {
-            return Err(CountError::Read(format!(
+            return Err(StoreError::Read(format!(
                 "{} está vacío (0 bytes): la cuenta que tenía se perdió. Restaura una copia, o bórralo para empezar de 0 a sabiendas",
                 file.display()
             )));
         }
-        let (connection, path) = store::open(
+        let (connection, path) = sqlite_file::open(
             data_dir,
             DATABASE_FILE,
             "profesor",
             Sharing::Shared,
             MIGRATIONS,
         )?;
-        let (reader, _) = store::open(data_dir, DATABASE_FILE, "profesor", Sharing::Shared, &[])?;
-        let total = read_total(&connection).map_err(|cause| StoreError::Open {
-            path: path.clone(),
-            cause,
+        let (reader, _) =
+            sqlite_file::open(data_dir, DATABASE_FILE, "profesor", Sharing::Shared, &[])?;
+        let total = read_total(&connection).map_err(|cause| {
+            StoreError::Open(OpenError::Open {
+                path: path.clone(),
+                cause,
+            })
         })?;
         info!(
             "Conteo recuperado de {}: {total} preguntas respondidas",
@@ -119,7 +121,7 @@ impl SqliteCount {
                 move || write_loop(connection, file, receiver, &failing)
             })
             .map_err(|err| {
-                CountError::Write(format!("no se pudo iniciar el hilo del contador: {err}"))
+                StoreError::Write(format!("no se pudo iniciar el hilo del contador: {err}"))
             })?;
         Ok(SqliteCount {
             requests: Some(requests),
@@ -131,7 +133,7 @@ impl SqliteCount {
     }
 
     /// [`CountStore::total`] from outside any runtime (tests, tools).
-    pub fn total_blocking(&self) -> Result<u64, CountError> {
+    pub fn total_blocking(&self) -> Result<u64, StoreError> {
         read_total_from(&self.reader)
     }
 }
@@ -139,27 +141,27 @@ impl SqliteCount {
 impl CountStore for SqliteCount {
     /// Exact under any number of concurrent callers: one writer thread
     /// commits whatever is waiting in one transaction (group commit).
-    async fn count(&self, cantidad: u64, key: Option<&str>) -> Result<Counted, CountError> {
+    async fn count(&self, cantidad: u64, key: Option<&str>) -> Result<Counted, StoreError> {
         let (reply, answer) = oneshot::channel();
         let request = Request {
             cantidad,
             key: key.map(str::to_owned),
             reply,
         };
-        let requests = self.requests.as_ref().ok_or(CountError::Closed)?;
+        let requests = self.requests.as_ref().ok_or(StoreError::Closed)?;
         requests
             .send(request)
             .await
-            .map_err(|_| CountError::Closed)?;
-        answer.await.map_err(|_| CountError::Closed)?
+            .map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
     }
 
     /// Read on the blocking pool: never on an HTTP worker.
-    async fn total(&self) -> Result<u64, CountError> {
+    async fn total(&self) -> Result<u64, StoreError> {
         let reader = self.reader.clone();
         tokio::task::spawn_blocking(move || read_total_from(&reader))
             .await
-            .map_err(|err| CountError::Read(err.to_string()))?
+            .map_err(|err| StoreError::Read(err.to_string()))?
     }
 
     fn is_failing(&self) -> bool {
@@ -171,19 +173,19 @@ impl CountStore for SqliteCount {
     }
 }
 
-fn read_total_from(reader: &Mutex<Connection>) -> Result<u64, CountError> {
+fn read_total_from(reader: &Mutex<Connection>) -> Result<u64, StoreError> {
     let reader = reader
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
-    read_total(&reader).map_err(|err| CountError::Read(err.to_string()))
+    read_total(&reader).map_err(|err| StoreError::Read(err.to_string()))
 }
 
 impl SqliteCount {
     /// Runs `work` on the reader connection, off the async workers.
     async fn with_connection<T: Send + 'static>(
         &self,
-        work: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
-    ) -> Result<T, CountError> {
+        work: impl FnOnce(&Connection) -> Result<T, ListError> + Send + 'static,
+    ) -> Result<T, StoreError> {
         let connection = self.reader.clone();
         tokio::task::spawn_blocking(move || {
             let connection = connection
@@ -192,8 +194,11 @@ impl SqliteCount {
             work(&connection)
         })
         .await
-        .map_err(|err| CountError::Read(err.to_string()))?
-        .map_err(|err| CountError::Write(err.to_string()))
+        .map_err(|err| StoreError::Read(err.to_string()))?
+        .map_err(|refused| match refused {
+            ListError::Sql(err) => StoreError::Write(err.to_string()),
+            ListError::ListFull => StoreError::ListFull,
+        })
     }
 }
 
@@ -212,25 +217,31 @@ fn room_for_one(connection: &Connection) -> rusqlite::Result<bool> {
     Ok(u64::try_from(count).unwrap_or(0) < MAX_ESTUDIANTES)
 }
 
-fn full() -> rusqlite::Error {
-    rusqlite::Error::SqliteFailure(
-        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
-        Some(format!("lista llena: {MAX_ESTUDIANTES} estudiantes")),
-    )
+/// Why work on the class list failed.
+enum ListError {
+    Sql(rusqlite::Error),
+    /// The list holds [`MAX_ESTUDIANTES`] already.
+    ListFull,
+}
+
+impl From<rusqlite::Error> for ListError {
+    fn from(err: rusqlite::Error) -> Self {
+        ListError::Sql(err)
+    }
 }
 
 impl RosterStore for SqliteCount {
-    async fn list(&self) -> Result<Vec<Estudiante>, CountError> {
+    async fn list(&self) -> Result<Vec<Estudiante>, StoreError> {
         self.with_connection(|connection| {
             let mut query = connection
                 .prepare_cached("SELECT nombre, correo, seccion FROM estudiantes ORDER BY clave")?;
             let rows = query.query_map([], estudiante_from)?;
-            rows.collect()
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
         })
         .await
     }
 
-    async fn get(&self, nombre: &str) -> Result<Option<Estudiante>, CountError> {
+    async fn get(&self, nombre: &str) -> Result<Option<Estudiante>, StoreError> {
         let key = clave(nombre.trim());
         self.with_connection(move |connection| {
             connection
@@ -240,15 +251,16 @@ impl RosterStore for SqliteCount {
                     estudiante_from,
                 )
                 .optional()
+                .map_err(ListError::from)
         })
         .await
     }
 
-    async fn create(&self, estudiante: &Estudiante) -> Result<bool, CountError> {
+    async fn create(&self, estudiante: &Estudiante) -> Result<bool, StoreError> {
         let estudiante = estudiante.clone();
         self.with_connection(move |connection| {
             if !room_for_one(connection)? {
-                return Err(full());
+                return Err(ListError::ListFull);
             }
             let added = connection.execute(
                 "INSERT INTO estudiantes (clave, nombre, correo, seccion) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (clave) DO NOTHING",
@@ -259,7 +271,7 @@ impl RosterStore for SqliteCount {
         .await
     }
 
-    async fn put(&self, estudiante: &Estudiante) -> Result<bool, CountError> {
+    async fn put(&self, estudiante: &Estudiante) -> Result<bool, StoreError> {
         let estudiante = estudiante.clone();
         self.with_connection(move |connection| {
             let key = clave(&estudiante.nombre);
@@ -276,7 +288,7 @@ impl RosterStore for SqliteCount {
                 return Ok(false);
             }
             if !room_for_one(connection)? {
-                return Err(full());
+                return Err(ListError::ListFull);
             }
             connection.execute(
                 "INSERT INTO estudiantes (clave, nombre, correo, seccion) VALUES (?1, ?2, ?3, ?4)",
@@ -292,7 +304,7 @@ impl RosterStore for SqliteCount {
         .await
     }
 
-    async fn delete(&self, nombre: &str) -> Result<bool, CountError> {
+    async fn delete(&self, nombre: &str) -> Result<bool, StoreError> {
         let key = clave(nombre.trim());
         self.with_connection(move |connection| {
             Ok(connection.execute("DELETE FROM estudiantes WHERE clave = ?1", [key])? == 1)
@@ -311,7 +323,7 @@ impl Drop for SqliteCount {
     }
 }
 
-/// The count's schema, one step per version (see `store::open`).
+/// The count's schema, one step per version (see `sqlite_file::open`).
 const MIGRATIONS: &[&str] = &[
     SCHEMA_V1,
     // What each key counted, so that a key reused for another amount is
@@ -354,11 +366,11 @@ struct DatabaseFile {
 }
 
 impl DatabaseFile {
-    fn now(path: &Path) -> Result<Self, CountError> {
+    fn now(path: &Path) -> Result<Self, StoreError> {
         Ok(DatabaseFile {
             path: path.to_owned(),
             identity: Self::identity_of(path).map_err(|err| {
-                CountError::Write(format!("no se pudo leer {}: {err}", path.display()))
+                StoreError::Write(format!("no se pudo leer {}: {err}", path.display()))
             })?,
         })
     }
@@ -417,7 +429,7 @@ fn write_loop(
             Err(err) => {
                 error!("No se pudo guardar el conteo: {err}");
                 for request in batch.drain(..) {
-                    let _ = request.reply.send(Err(CountError::Write(err.clone())));
+                    let _ = request.reply.send(Err(StoreError::Write(err.clone())));
                 }
             }
         }
@@ -429,7 +441,7 @@ fn write_loop(
 fn add_batch(
     connection: &mut Connection,
     batch: &[Request],
-) -> rusqlite::Result<Vec<Result<Counted, CountError>>> {
+) -> rusqlite::Result<Vec<Result<Counted, StoreError>>> {
     let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let mut total = read_total(&transaction)?;
     let mut results = Vec::with_capacity(batch.len());
@@ -448,7 +460,7 @@ fn add_batch(
                     let first_cantidad = first_cantidad.and_then(|c| u64::try_from(c).ok());
                     results.push(match first_cantidad {
                         Some(counted) if counted != request.cantidad => {
-                            Err(CountError::KeyReused {
+                            Err(StoreError::KeyReused {
                                 counted,
                                 asked: request.cantidad,
                             })
@@ -492,7 +504,7 @@ mod tests {
 
     #[test]
     fn passes_the_stores_suite() {
-        use super::super::count_store::suite;
+        use super::super::count::suite;
         for test in 0..4 {
             let dir = tempfile::tempdir().unwrap();
             let count = SqliteCount::open(dir.path()).unwrap();
@@ -553,7 +565,7 @@ mod tests {
         runtime().block_on(async {
             assert!(matches!(
                 count.count(1, None).await,
-                Err(CountError::Write(_))
+                Err(StoreError::Write(_))
             ));
             assert!(count.is_failing());
             holder.execute_batch("COMMIT;").unwrap();

@@ -1,24 +1,15 @@
 //! The sala's traffic between Docencios: `POST /sala/chat` takes the chat
 //! lines one Docencio's students wrote and publishes each on the event
-//! stream ([`super::eventos`]), from which every other Docencio pushes it
+//! stream ([`crate::profesor::eventos`]), from which every other Docencio pushes it
 //! to its named students. The lines of one Docencio keep their order: it
 //! sends them in order, and the stream keeps the order they came in.
 
 use actix_web::{web, HttpResponse};
 
-use super::eventos::{EventKind, EventLog};
-use super::routes::ApiError;
 use crate::api::{ChatLine, ChatRelay, ErrorBody, MAX_CHAT_RELAY};
+use crate::profesor::eventos::{EventKind, EventLog};
+use crate::profesor::http::ApiError;
 use crate::wire::mensaje::{check_nombre, check_texto};
-
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/sala/chat")
-            .app_data(super::routes::json_body(256 * 1024, "un envío de chat"))
-            .route(web::post().to(chat))
-            .default_service(web::to(|| super::routes::method_not_allowed("POST"))),
-    );
-}
 
 /// Lo que escribieron los estudiantes de un Docencio, para los de los demás.
 #[utoipa::path(post, path = "/sala/chat", request_body = ChatRelay,
@@ -29,7 +20,7 @@ pub async fn chat(
     events: web::Data<EventLog>,
 ) -> Result<HttpResponse, ApiError> {
     let relay = relay.into_inner();
-    let refuse = |error: String| Ok(HttpResponse::UnprocessableEntity().json(ErrorBody { error }));
+    let refuse = |error: String| Err(ApiError::Unprocessable(error));
     if relay.docencio.is_empty() || relay.docencio.len() > 64 {
         return refuse("docencio: de 1 a 64 bytes".into());
     }

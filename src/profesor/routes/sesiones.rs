@@ -5,107 +5,41 @@
 
 use std::sync::Arc;
 
-use actix_web::http::StatusCode;
-use actix_web::{web, HttpResponse, ResponseError};
+use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 
-use super::{Limites, SesionError, SesionVista, Sesiones, MAX_LINE};
 use crate::api::ErrorBody;
+use crate::profesor::http::ApiError;
+use crate::sesiones::{Limites, SesionVista, Sesiones, MAX_LINE};
 
 /// The sessions, when Profesor offers them.
 #[derive(Clone, Default)]
 pub struct Oferta(pub Option<Arc<Sesiones>>);
 
 impl Oferta {
-    fn sesiones(&self) -> Result<&Arc<Sesiones>, Refusal> {
-        self.0.as_ref().ok_or_else(|| Refusal {
-            status: StatusCode::NOT_FOUND,
-            error: "las sesiones de ejecución están apagadas: se encienden con profesor --sesiones (AULA_SESIONES)".into(),
+    fn sesiones(&self) -> Result<&Arc<Sesiones>, ApiError> {
+        self.0.as_ref().ok_or_else(|| {
+            ApiError::NotFound("las sesiones de ejecución están apagadas: se encienden con profesor --sesiones (AULA_SESIONES)".into())
         })
-    }
-}
-
-/// A request about sessions refused: its status and why, as JSON.
-#[derive(Debug, thiserror::Error)]
-#[error("{error}")]
-pub struct Refusal {
-    status: StatusCode,
-    error: String,
-}
-
-impl ResponseError for Refusal {
-    fn status_code(&self) -> StatusCode {
-        self.status
-    }
-
-    fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status).json(ErrorBody {
-            error: self.error.clone(),
-        })
-    }
-}
-
-impl From<SesionError> for Refusal {
-    fn from(err: SesionError) -> Self {
-        let status = match err {
-            SesionError::NotFound => StatusCode::NOT_FOUND,
-            SesionError::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
-            SesionError::Ended(_) => StatusCode::CONFLICT,
-            SesionError::Spawn(_) => StatusCode::SERVICE_UNAVAILABLE,
-        };
-        Refusal {
-            status,
-            error: err.to_string(),
-        }
     }
 }
 
 /// A body as JSON, whatever its content type.
-fn json_of<T: for<'de> Deserialize<'de>>(body: &[u8], expected: &str) -> Result<T, Refusal> {
-    serde_json::from_slice(body).map_err(|err| Refusal {
-        status: StatusCode::BAD_REQUEST,
-        error: format!("cuerpo JSON inválido ({err}); se espera {expected}"),
+fn json_of<T: for<'de> Deserialize<'de>>(body: &[u8], expected: &str) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|err| {
+        ApiError::BadRequest(format!(
+            "cuerpo JSON inválido ({err}); se espera {expected}"
+        ))
     })
 }
 
-fn check_len(text: &str, what: &str) -> Result<(), Refusal> {
+fn check_len(text: &str, what: &str) -> Result<(), ApiError> {
     if text.len() > MAX_LINE {
-        return Err(Refusal {
-            status: StatusCode::PAYLOAD_TOO_LARGE,
-            error: format!("{what} de más de {MAX_LINE} bytes"),
-        });
+        return Err(ApiError::TooLarge(format!(
+            "{what} de más de {MAX_LINE} bytes"
+        )));
     }
     Ok(())
-}
-
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    let body_limit = web::PayloadConfig::new(2 * MAX_LINE);
-    cfg.service(
-        web::resource("/api/start")
-            .app_data(body_limit.clone())
-            .route(web::post().to(start))
-            .default_service(web::to(|| {
-                crate::profesor::routes::method_not_allowed("POST")
-            })),
-    )
-    .service(
-        web::resource("/api/write")
-            .app_data(body_limit.clone())
-            .route(web::post().to(write))
-            .default_service(web::to(|| {
-                crate::profesor::routes::method_not_allowed("POST")
-            })),
-    )
-    .service(
-        web::resource("/api/stop")
-            .app_data(body_limit)
-            .route(web::post().to(stop))
-            .default_service(web::to(|| {
-                crate::profesor::routes::method_not_allowed("POST")
-            })),
-    )
-    .service(crate::profesor::routes::get_only("/api/read", read))
-    .service(crate::profesor::routes::get_only("/api/sesiones", list));
 }
 
 /// `{"code": ...}`
@@ -127,7 +61,7 @@ pub struct Iniciada {
     responses((status = 200, body = Iniciada), (status = 400, body = ErrorBody),
               (status = 401, body = ErrorBody), (status = 404, body = ErrorBody, description = "sesiones apagadas"),
               (status = 413, body = ErrorBody), (status = 429, body = ErrorBody)))]
-pub async fn start(body: web::Bytes, oferta: web::Data<Oferta>) -> Result<HttpResponse, Refusal> {
+pub async fn start(body: web::Bytes, oferta: web::Data<Oferta>) -> Result<HttpResponse, ApiError> {
     let sesiones = oferta.sesiones()?;
     let inicio: Inicio = json_of(&body, r#"{"code": "..."}"#)?;
     check_len(&inicio.code, "code")?;
@@ -158,7 +92,7 @@ pub struct Hecho {
     responses((status = 200, body = Hecho), (status = 404, body = ErrorBody),
               (status = 409, body = ErrorBody, description = "la sesión ya terminó"),
               (status = 413, body = ErrorBody)))]
-pub async fn write(body: web::Bytes, oferta: web::Data<Oferta>) -> Result<HttpResponse, Refusal> {
+pub async fn write(body: web::Bytes, oferta: web::Data<Oferta>) -> Result<HttpResponse, ApiError> {
     let sesiones = oferta.sesiones()?;
     let linea: Linea = json_of(&body, r#"{"session_id": "...", "line": "..."}"#)?;
     check_len(&linea.line, "line")?;
@@ -188,7 +122,7 @@ pub struct Lectura {
 pub async fn read(
     cual: web::Query<Cual>,
     oferta: web::Data<Oferta>,
-) -> Result<HttpResponse, Refusal> {
+) -> Result<HttpResponse, ApiError> {
     let (output, alive) = oferta.sesiones()?.read(&cual.session_id)?;
     Ok(HttpResponse::Ok().json(Lectura { output, alive }))
 }
@@ -196,7 +130,7 @@ pub async fn read(
 /// Termina una sesión (y todo lo que inició).
 #[utoipa::path(post, path = "/api/stop", request_body = Linea,
     responses((status = 200, body = Hecho), (status = 404, body = ErrorBody)))]
-pub async fn stop(body: web::Bytes, oferta: web::Data<Oferta>) -> Result<HttpResponse, Refusal> {
+pub async fn stop(body: web::Bytes, oferta: web::Data<Oferta>) -> Result<HttpResponse, ApiError> {
     let sesiones = oferta.sesiones()?;
     let cual: Cual = json_of(&body, r#"{"session_id": "..."}"#)?;
     sesiones.stop_session(&cual.session_id)?;
@@ -213,10 +147,10 @@ pub struct Lista {
 
 /// Las sesiones abiertas, con su edad y sus límites.
 #[utoipa::path(get, path = "/api/sesiones", responses((status = 200, body = Lista), (status = 404, body = ErrorBody)))]
-pub async fn list(oferta: web::Data<Oferta>) -> Result<HttpResponse, Refusal> {
+pub async fn list(oferta: web::Data<Oferta>) -> Result<HttpResponse, ApiError> {
     let sesiones = oferta.sesiones()?;
     Ok(HttpResponse::Ok().json(Lista {
         sesiones: sesiones.list(),
-        encierro: sesiones.estado.to_string(),
+        encierro: sesiones.logrado.to_string(),
     }))
 }

@@ -5,28 +5,14 @@
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use super::class_state::{ClassState, Estado, InformeError};
-use super::metrics::Metrics;
-use super::routes::{get_only, method_not_allowed, ApiError};
-use super::{AnswerCount, CountStore};
-use crate::api::{ErrorBody, Informe, MAX_INFORME_BYTES};
+use crate::api::{ErrorBody, Informe};
+use crate::profesor::class_state::{ClassState, Estado};
+use crate::profesor::http::ApiError;
+use crate::profesor::metrics::Metrics;
+use crate::profesor::store::{CountStore, Store};
 
 /// The live page: one self-contained file (no CDN; works offline).
-const PANEL_HTML: &str = include_str!("panel.html");
-
-pub(super) fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(get_only("/metrics", metricas))
-        .service(get_only("/estado", estado))
-        .service(get_only("/panel", panel))
-        .service(get_only("/reporte.csv", reporte))
-        .service(get_only("/openapi.json", super::openapi::openapi))
-        .service(
-            web::resource("/informes")
-                .app_data(super::routes::json_body(MAX_INFORME_BYTES, "un informe"))
-                .route(web::post().to(informes))
-                .default_service(web::to(|| method_not_allowed("POST"))),
-        );
-}
+const PANEL_HTML: &str = include_str!("../panel.html");
 
 /// Las métricas en el formato de texto de Prometheus.
 #[utoipa::path(get, path = "/metrics",
@@ -34,7 +20,7 @@ pub(super) fn configure(cfg: &mut web::ServiceConfig) {
 pub async fn metricas(
     metrics: web::Data<Metrics>,
     class: web::Data<ClassState>,
-    count: web::Data<AnswerCount>,
+    count: web::Data<Store>,
 ) -> Result<HttpResponse, ApiError> {
     class.refresh_metrics(&metrics);
     let text = metrics.render(count.total().await?).unwrap_or_default();
@@ -47,7 +33,7 @@ pub async fn metricas(
 #[utoipa::path(get, path = "/estado", responses((status = 200, body = Estado)))]
 pub async fn estado(
     class: web::Data<ClassState>,
-    count: web::Data<AnswerCount>,
+    count: web::Data<Store>,
     metrics: web::Data<Metrics>,
 ) -> Result<HttpResponse, ApiError> {
     let mut estado = class.estado(
@@ -75,12 +61,12 @@ pub async fn panel() -> HttpResponse {
     responses((status = 200, description = "`tipo,preguntadas,respondidas`: una fila por tipo en esta ejecución de Profesor, luego lo contado en esta ejecución y el total desde que se creó la carpeta de datos", content_type = "text/csv")))]
 pub async fn reporte(
     class: web::Data<ClassState>,
-    count: web::Data<AnswerCount>,
+    count: web::Data<Store>,
     metrics: web::Data<Metrics>,
 ) -> Result<HttpResponse, ApiError> {
     let csv = class
         .csv(count.total().await?, metrics.counted_so_far())
-        .map_err(|err| ApiError::Internal(err.to_string()))?;
+        .map_err(|err| ApiError::Internal(format!("error interno: {err}")))?;
     Ok(HttpResponse::Ok()
         .content_type("text/csv; charset=utf-8")
         .insert_header((
@@ -98,20 +84,11 @@ pub async fn informes(
     informe: web::Json<Informe>,
     class: web::Data<ClassState>,
     metrics: web::Data<Metrics>,
-) -> HttpResponse {
-    match class.receive(
+) -> Result<HttpResponse, ApiError> {
+    class.receive(
         informe.into_inner(),
         request.peer_addr().map(|peer| peer.ip()),
         &metrics,
-    ) {
-        Ok(()) => HttpResponse::NoContent().finish(),
-        Err(err @ (InformeError::UnknownRole(_) | InformeError::NameTooLong)) => {
-            HttpResponse::BadRequest().json(ErrorBody {
-                error: err.to_string(),
-            })
-        }
-        Err(err @ InformeError::TooManyRoles) => HttpResponse::TooManyRequests().json(ErrorBody {
-            error: err.to_string(),
-        }),
-    }
+    )?;
+    Ok(HttpResponse::NoContent().finish())
 }

@@ -1,4 +1,5 @@
-//! The course's material and the students' hand-ins, over HTTP.
+//! The course's material and the students' hand-ins, over HTTP, from
+//! Profesor's two folders ([`Carpetas`]).
 //!
 //! Profesor's folders are the source: `--material-dir` (default
 //! `<data-dir>/material`) and `<data-dir>/entregas/<estudiante>/`. Every
@@ -14,140 +15,42 @@
 //! temporary file, are hashed on the way, checked against `X-Sha256` when
 //! given, synced and renamed into place.
 
-use std::path::PathBuf;
-
 use actix_files::NamedFile;
 use actix_web::http::header::{
     self, Charset, ContentDisposition, DispositionParam, DispositionType, ExtendedValue,
 };
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
+use actix_web::{web, HttpRequest, HttpResponse};
 use futures::StreamExt;
 use serde::Deserialize;
 use tracing::info;
 
-use super::eventos::{EventKind, EventLog};
-use super::routes::ApiError;
-use crate::api::{Archivo, Entrega, ErrorBody, ListaEntregas, ListaMaterial, SHA256_HEADER};
+use crate::api::{
+    Archivo, Entrega, ErrorBody, ListaEntregas, ListaMaterial, MAX_ENTREGAS_POR_ESTUDIANTE,
+    MAX_ENTREGA_BYTES, MAX_MATERIAL_BYTES, SHA256_HEADER,
+};
 use crate::archivos::{Carpeta, CarpetaError, Recibiendo};
+use crate::profesor::carpetas::Carpetas;
+use crate::profesor::eventos::{EventKind, EventLog};
+use crate::profesor::http::ApiError;
 use crate::telemetry::for_log;
-
-pub use crate::api::{MAX_ENTREGAS_POR_ESTUDIANTE, MAX_ENTREGA_BYTES, MAX_MATERIAL_BYTES};
 
 /// Bytes gathered before a write to disk.
 const WRITE_BUFFER: usize = 256 * 1024;
 
-/// Profesor's two folders.
-#[derive(Debug, Clone)]
-pub struct Material {
-    pub material: Carpeta,
-    pub entregas: Carpeta,
-}
-
-impl Material {
-    /// Opens (creating them if needed) the material folder and
-    /// `<data_dir>/entregas`.
-    pub fn open(
-        material_dir: &std::path::Path,
-        data_dir: &std::path::Path,
-    ) -> std::io::Result<Self> {
-        Ok(Material {
-            material: Carpeta::open(material_dir)?,
-            entregas: Carpeta::open(&data_dir.join("entregas"))?,
-        })
-    }
-}
-
-/// The material folder when none is given.
-pub fn default_material_dir(data_dir: &std::path::Path) -> PathBuf {
-    data_dir.join("material")
-}
-
-/// A folder error as the client sees it.
-#[derive(Debug, thiserror::Error)]
-#[error(transparent)]
-pub struct FileError(#[from] CarpetaError);
-
-impl ResponseError for FileError {
-    fn status_code(&self) -> StatusCode {
-        match &self.0 {
-            CarpetaError::Nombre(_) | CarpetaError::BadHash(_) | CarpetaError::Mismatch { .. } => {
-                StatusCode::UNPROCESSABLE_ENTITY
-            }
-            CarpetaError::NotFound(_) => StatusCode::NOT_FOUND,
-            CarpetaError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            CarpetaError::Io(err) => match err.raw_os_error() {
-                // A folder of that name is in the way.
-                Some(libc::EISDIR | libc::ENOTEMPTY | libc::EEXIST | libc::ENOTDIR) => {
-                    StatusCode::CONFLICT
-                }
-                Some(libc::ENAMETOOLONG) => StatusCode::UNPROCESSABLE_ENTITY,
-                // A symbolic link out of the folder.
-                Some(libc::EXDEV | libc::ELOOP) => StatusCode::NOT_FOUND,
-                _ => StatusCode::INTERNAL_SERVER_ERROR,
-            },
-        }
-    }
-
-    fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status_code()).json(ErrorBody {
-            error: self.0.to_string(),
-        })
-    }
-}
-
 /// Runs blocking folder work off the async workers.
 async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, CarpetaError> + Send + 'static,
-) -> Result<T, FileError> {
+) -> Result<T, ApiError> {
     match tokio::task::spawn_blocking(work).await {
-        Ok(result) => result.map_err(FileError),
-        Err(err) => Err(FileError(CarpetaError::Io(std::io::Error::other(
-            err.to_string(),
-        )))),
+        Ok(result) => Ok(result?),
+        Err(err) => Err(CarpetaError::Io(std::io::Error::other(err.to_string())).into()),
     }
-}
-
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/material")
-            .route(web::get().to(list))
-            .route(web::post().to(upload))
-            .default_service(web::to(|| super::routes::method_not_allowed("GET, POST"))),
-    )
-    .service(
-        web::resource("/material/{nombre}/enviar")
-            .route(web::post().to(send_to_everyone))
-            .default_service(web::to(|| super::routes::method_not_allowed("POST"))),
-    )
-    .service(
-        web::resource("/material/{nombre}")
-            .route(web::get().to(download))
-            .route(web::head().to(download))
-            .route(web::delete().to(remove))
-            .default_service(web::to(|| {
-                super::routes::method_not_allowed("GET, HEAD, DELETE")
-            })),
-    )
-    .service(
-        web::resource("/entregas")
-            .route(web::get().to(list_entregas))
-            .default_service(web::to(|| super::routes::method_not_allowed("GET"))),
-    )
-    .service(
-        web::resource("/entregas/{estudiante}/{nombre}")
-            .route(web::get().to(download_entrega))
-            .route(web::head().to(download_entrega))
-            .route(web::put().to(hand_in))
-            .default_service(web::to(|| {
-                super::routes::method_not_allowed("GET, HEAD, PUT")
-            })),
-    );
 }
 
 /// El material del curso: nombre, tamaño, SHA-256 y fecha de cada archivo.
 #[utoipa::path(get, path = "/material", responses((status = 200, body = ListaMaterial)))]
-pub async fn list(material: web::Data<Material>) -> Result<HttpResponse, FileError> {
+pub async fn list(material: web::Data<Carpetas>) -> Result<HttpResponse, ApiError> {
     let carpeta = material.material.clone();
     let archivos = blocking(move || Ok(carpeta.list()?)).await?;
     Ok(HttpResponse::Ok().json(ListaMaterial { archivos }))
@@ -162,8 +65,8 @@ pub async fn list(material: web::Data<Material>) -> Result<HttpResponse, FileErr
 pub async fn download(
     request: HttpRequest,
     nombre: web::Path<String>,
-    material: web::Data<Material>,
-) -> Result<HttpResponse, FileError> {
+    material: web::Data<Carpetas>,
+) -> Result<HttpResponse, ApiError> {
     serve(&request, material.material.clone(), nombre.into_inner()).await
 }
 
@@ -171,7 +74,7 @@ async fn serve(
     request: &HttpRequest,
     carpeta: Carpeta,
     nombre: String,
-) -> Result<HttpResponse, FileError> {
+) -> Result<HttpResponse, ApiError> {
     let (file, archivo) = blocking(move || carpeta.open_file(&nombre)).await?;
     if archivo.tamano == 0 && request.headers().contains_key(header::RANGE) {
         // No range of nothing is satisfiable (and actix-files would
@@ -183,7 +86,7 @@ async fn serve(
             }));
     }
     let named = NamedFile::from_file(file, &archivo.nombre)
-        .map_err(|err| FileError(err.into()))?
+        .map_err(CarpetaError::from)?
         .set_content_disposition(attachment(&archivo.nombre));
     let mut response = named.into_response(request);
     if let Ok(value) = header::HeaderValue::from_str(&archivo.sha256) {
@@ -235,8 +138,8 @@ pub async fn upload(
     request: HttpRequest,
     subida: web::Query<Subida>,
     body: web::Payload,
-    material: web::Data<Material>,
-) -> Result<HttpResponse, FileError> {
+    material: web::Data<Carpetas>,
+) -> Result<HttpResponse, ApiError> {
     let carpeta = material.material.clone();
     let nombre = subida.into_inner().nombre;
     let existed = {
@@ -277,14 +180,14 @@ async fn receive(
     carpeta: Carpeta,
     nombre: String,
     max: u64,
-) -> Result<Archivo, FileError> {
+) -> Result<Archivo, ApiError> {
     let declared_len = request
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.parse::<u64>().ok());
     if declared_len.is_some_and(|len| len > max) {
-        return Err(FileError(CarpetaError::TooLarge { max }));
+        return Err(ApiError::from(CarpetaError::TooLarge { max }));
     }
     let expected = match request.headers().get(SHA256_HEADER) {
         Some(value) => Some(crate::archivos::carpeta::check_sha256(
@@ -300,9 +203,9 @@ async fn receive(
         match chunk {
             Some(Ok(bytes)) => buffer.extend_from_slice(&bytes),
             Some(Err(err)) => {
-                return Err(FileError(CarpetaError::Io(std::io::Error::other(format!(
-                    "el cuerpo se cortó: {err}"
-                )))))
+                return Err(ApiError::from(CarpetaError::Io(std::io::Error::other(
+                    format!("el cuerpo se cortó: {err}"),
+                ))))
             }
             None => {}
         }
@@ -339,8 +242,8 @@ fn encode_segment(nombre: &str) -> String {
               (status = 422, body = ErrorBody)))]
 pub async fn remove(
     nombre: web::Path<String>,
-    material: web::Data<Material>,
-) -> Result<HttpResponse, FileError> {
+    material: web::Data<Carpetas>,
+) -> Result<HttpResponse, ApiError> {
     let carpeta = material.material.clone();
     let nombre = nombre.into_inner();
     let shown = for_log(&nombre).to_string();
@@ -349,7 +252,7 @@ pub async fn remove(
         info!("Material borrado: {shown}");
         Ok(HttpResponse::NoContent().finish())
     } else {
-        Err(FileError(CarpetaError::NotFound(shown)))
+        Err(ApiError::from(CarpetaError::NotFound(shown)))
     }
 }
 
@@ -360,24 +263,23 @@ pub async fn remove(
               (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn send_to_everyone(
     nombre: web::Path<String>,
-    material: web::Data<Material>,
+    material: web::Data<Carpetas>,
     events: web::Data<EventLog>,
-) -> Result<HttpResponse, actix_web::Error> {
+) -> Result<HttpResponse, ApiError> {
     let carpeta = material.material.clone();
     let nombre = nombre.into_inner();
     let archivo = blocking(move || carpeta.describe(&nombre)).await?;
     let data = serde_json::to_string(&archivo).unwrap_or_default();
     events
         .publish(EventKind::Material, vec![move |_, _| data])
-        .await
-        .map_err(ApiError::from)?;
+        .await?;
     info!("Material enviado a todos: {}", for_log(&archivo.nombre));
     Ok(HttpResponse::Accepted().json(archivo))
 }
 
 /// Lo que entregaron los estudiantes.
 #[utoipa::path(get, path = "/entregas", responses((status = 200, body = ListaEntregas)))]
-pub async fn list_entregas(material: web::Data<Material>) -> Result<HttpResponse, FileError> {
+pub async fn list_entregas(material: web::Data<Carpetas>) -> Result<HttpResponse, ApiError> {
     let entregas = material.entregas.clone();
     let listed = blocking(move || {
         let mut listed = Vec::new();
@@ -401,10 +303,10 @@ pub async fn list_entregas(material: web::Data<Material>) -> Result<HttpResponse
 pub async fn download_entrega(
     request: HttpRequest,
     path: web::Path<(String, String)>,
-    material: web::Data<Material>,
-) -> Result<HttpResponse, FileError> {
+    material: web::Data<Carpetas>,
+) -> Result<HttpResponse, ApiError> {
     let (estudiante, nombre) = path.into_inner();
-    crate::archivos::check_nombre_archivo(&estudiante).map_err(|err| FileError(err.into()))?;
+    crate::archivos::check_nombre_archivo(&estudiante).map_err(CarpetaError::from)?;
     let entregas = material.entregas.clone();
     let carpeta = blocking(move || {
         // Reading never creates a student's folder.
@@ -428,8 +330,8 @@ pub async fn hand_in(
     request: HttpRequest,
     path: web::Path<(String, String)>,
     body: web::Payload,
-    material: web::Data<Material>,
-) -> Result<HttpResponse, FileError> {
+    material: web::Data<Carpetas>,
+) -> Result<HttpResponse, ApiError> {
     let (estudiante, nombre) = path.into_inner();
     let entregas = material.entregas.clone();
     let (carpeta, room, existed) = {

@@ -23,7 +23,8 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::NoTls;
 use tracing::info;
 
-use super::count_store::{CountError, CountStore, Counted, REMEMBERED_KEYS};
+use super::count::{CountStore, Counted, REMEMBERED_KEYS};
+use super::error::StoreError;
 use super::roster::{clave, Estudiante, RosterStore, MAX_ESTUDIANTES};
 
 mod embedded {
@@ -77,8 +78,8 @@ impl std::fmt::Debug for PostgresCount {
 
 impl PostgresCount {
     /// Connects to the database at `url`, and brings its schema up to date.
-    pub async fn connect(url: &str) -> Result<Self, CountError> {
-        let config: tokio_postgres::Config = url.parse().map_err(|err| CountError::Database {
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let config: tokio_postgres::Config = url.parse().map_err(|err| StoreError::Database {
             target: "(URL)".to_owned(),
             detail: format!("URL de PostgreSQL inválida: {err}"),
         })?;
@@ -97,7 +98,7 @@ impl PostgresCount {
             .recycle_timeout(Some(DATABASE_TIMEOUT))
             .runtime(deadpool_postgres::Runtime::Tokio1)
             .build()
-            .map_err(|err| CountError::Database {
+            .map_err(|err| StoreError::Database {
                 target: target.clone(),
                 detail: err.to_string(),
             })?;
@@ -125,7 +126,7 @@ impl PostgresCount {
         Ok(store)
     }
 
-    async fn migrate(&self) -> Result<(), CountError> {
+    async fn migrate(&self) -> Result<(), StoreError> {
         let mut client = self.pool.get().await.map_err(|err| self.down(err))?;
         client
             .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
@@ -134,7 +135,7 @@ impl PostgresCount {
         let migrated = embedded::migrations::runner()
             .run_async(&mut **client)
             .await
-            .map_err(|err| CountError::Database {
+            .map_err(|err| StoreError::Database {
                 target: self.target.clone(),
                 detail: format!("no se pudo poner al día el esquema: {err}"),
             });
@@ -146,8 +147,8 @@ impl PostgresCount {
         Ok(())
     }
 
-    fn down(&self, err: impl std::fmt::Display) -> CountError {
-        CountError::Database {
+    fn down(&self, err: impl std::fmt::Display) -> StoreError {
+        StoreError::Database {
             target: self.target.clone(),
             detail: err.to_string(),
         }
@@ -155,9 +156,11 @@ impl PostgresCount {
 }
 
 impl PostgresCount {
-    /// The class's events in this database, for every Profesor on it.
-    pub fn events(&self) -> super::postgres_events::PostgresEvents {
-        super::postgres_events::PostgresEvents::new(
+    /// What the class's events need to share this database: its pool,
+    /// its connection settings (for a connection that listens) and its
+    /// name for messages (`host:port/database`).
+    pub fn events_connection(&self) -> (Pool, tokio_postgres::Config, String) {
+        (
             self.pool.clone(),
             (*self.config).clone(),
             self.target.clone(),
@@ -165,7 +168,7 @@ impl PostgresCount {
     }
 
     /// A pooled connection, or 503 naming the database.
-    async fn client(&self) -> Result<deadpool_postgres::Object, CountError> {
+    async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
         self.pool.get().await.map_err(|err| self.down(err))
     }
 
@@ -173,7 +176,7 @@ impl PostgresCount {
     async fn timed<T>(
         &self,
         query: impl std::future::Future<Output = Result<T, tokio_postgres::Error>>,
-    ) -> Result<T, CountError> {
+    ) -> Result<T, StoreError> {
         tokio::time::timeout(OPERATION_TIMEOUT, query)
             .await
             .map_err(|_| self.down(format!("sin respuesta en {OPERATION_TIMEOUT:?}")))?
@@ -190,7 +193,7 @@ fn estudiante_from(row: &tokio_postgres::Row) -> Estudiante {
 }
 
 impl RosterStore for PostgresCount {
-    async fn list(&self) -> Result<Vec<Estudiante>, CountError> {
+    async fn list(&self) -> Result<Vec<Estudiante>, StoreError> {
         let client = self.client().await?;
         let rows = self
             .timed(client.query(
@@ -201,7 +204,7 @@ impl RosterStore for PostgresCount {
         Ok(rows.iter().map(estudiante_from).collect())
     }
 
-    async fn get(&self, nombre: &str) -> Result<Option<Estudiante>, CountError> {
+    async fn get(&self, nombre: &str) -> Result<Option<Estudiante>, StoreError> {
         let client = self.client().await?;
         let key = clave(nombre.trim());
         let row = self
@@ -213,7 +216,7 @@ impl RosterStore for PostgresCount {
         Ok(row.as_ref().map(estudiante_from))
     }
 
-    async fn create(&self, estudiante: &Estudiante) -> Result<bool, CountError> {
+    async fn create(&self, estudiante: &Estudiante) -> Result<bool, StoreError> {
         let client = self.client().await?;
         let (count,): (i64,) = {
             let row = self
@@ -222,9 +225,7 @@ impl RosterStore for PostgresCount {
             (row.get(0),)
         };
         if u64::try_from(count).unwrap_or(0) >= MAX_ESTUDIANTES {
-            return Err(CountError::Write(format!(
-                "lista llena: {MAX_ESTUDIANTES} estudiantes"
-            )));
+            return Err(StoreError::ListFull);
         }
         let added = self
             .timed(client.execute(
@@ -235,7 +236,7 @@ impl RosterStore for PostgresCount {
         Ok(added == 1)
     }
 
-    async fn put(&self, estudiante: &Estudiante) -> Result<bool, CountError> {
+    async fn put(&self, estudiante: &Estudiante) -> Result<bool, StoreError> {
         let client = self.client().await?;
         // One statement: added or replaced, and which (xmax is 0 for a row
         // this statement inserted).
@@ -250,7 +251,7 @@ impl RosterStore for PostgresCount {
         Ok(row.get(0))
     }
 
-    async fn delete(&self, nombre: &str) -> Result<bool, CountError> {
+    async fn delete(&self, nombre: &str) -> Result<bool, StoreError> {
         let client = self.client().await?;
         let key = clave(nombre.trim());
         let removed = self
@@ -264,7 +265,7 @@ impl RosterStore for PostgresCount {
 struct Request {
     cantidad: u64,
     key: Option<String>,
-    reply: oneshot::Sender<Result<Counted, CountError>>,
+    reply: oneshot::Sender<Result<Counted, StoreError>>,
 }
 
 /// The writer task: whatever counts are waiting go in one transaction
@@ -300,7 +301,7 @@ async fn write_loop(
             }
             Err(err) => {
                 for request in batch.drain(..) {
-                    let _ = request.reply.send(Err(CountError::Database {
+                    let _ = request.reply.send(Err(StoreError::Database {
                         target: target.clone(),
                         detail: err.clone(),
                     }));
@@ -316,7 +317,7 @@ async fn add_batch(
     pool: &Pool,
     batch: &[Request],
     reap: bool,
-) -> Result<Vec<Result<Counted, CountError>>, String> {
+) -> Result<Vec<Result<Counted, StoreError>>, String> {
     let mut client = pool.get().await.map_err(|err| err.to_string())?;
     let transaction = client.transaction().await.map_err(|err| err.to_string())?;
     let row = transaction
@@ -350,7 +351,7 @@ async fn add_batch(
                 let (first_total, counted): (i64, i64) = (first.get(0), first.get(1));
                 let counted = u64::try_from(counted).unwrap_or(0);
                 results.push(if counted != request.cantidad {
-                    Err(CountError::KeyReused {
+                    Err(StoreError::KeyReused {
                         counted,
                         asked: request.cantidad,
                     })
@@ -390,7 +391,7 @@ async fn add_batch(
 }
 
 impl CountStore for PostgresCount {
-    async fn count(&self, cantidad: u64, key: Option<&str>) -> Result<Counted, CountError> {
+    async fn count(&self, cantidad: u64, key: Option<&str>) -> Result<Counted, StoreError> {
         let (reply, answer) = oneshot::channel();
         let request = Request {
             cantidad,
@@ -399,7 +400,7 @@ impl CountStore for PostgresCount {
         };
         let silent = || {
             self.failing.store(true, Ordering::Relaxed);
-            CountError::Database {
+            StoreError::Database {
                 target: self.target.clone(),
                 detail: format!("sin respuesta en {OPERATION_TIMEOUT:?}"),
             }
@@ -407,26 +408,26 @@ impl CountStore for PostgresCount {
         let queued = tokio::time::timeout(OPERATION_TIMEOUT, self.requests.send(request)).await;
         queued
             .map_err(|_| silent())?
-            .map_err(|_| CountError::Closed)?;
+            .map_err(|_| StoreError::Closed)?;
         match tokio::time::timeout(OPERATION_TIMEOUT, answer).await {
-            Ok(answer) => answer.map_err(|_| CountError::Closed)?,
+            Ok(answer) => answer.map_err(|_| StoreError::Closed)?,
             Err(_) => Err(silent()),
         }
     }
 
-    async fn total(&self) -> Result<u64, CountError> {
+    async fn total(&self) -> Result<u64, StoreError> {
         let client = self.pool.get().await.map_err(|err| self.down(err))?;
         let read = client.query_one("SELECT total FROM conteo WHERE id = 1", &[]);
         let row = tokio::time::timeout(OPERATION_TIMEOUT, read)
             .await
-            .map_err(|_| CountError::Database {
+            .map_err(|_| StoreError::Database {
                 target: self.target.clone(),
                 detail: format!("sin respuesta en {OPERATION_TIMEOUT:?}"),
             })?
             .map_err(|err| self.down(err))?;
         let total: i64 = row.get(0);
         u64::try_from(total).map_err(|_| {
-            CountError::Read(format!(
+            StoreError::Read(format!(
                 "el conteo guardado en {} es negativo ({total}): ¿base de datos dañada o editada?",
                 self.target
             ))

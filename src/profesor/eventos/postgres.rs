@@ -21,15 +21,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use deadpool_postgres::Pool;
-use futures::StreamExt;
+use futures::future::BoxFuture;
+use futures::{FutureExt, StreamExt};
 use tokio::sync::mpsc;
 use tokio_postgres::{AsyncMessage, NoTls};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::AbortOnDropHandle;
 use tracing::{debug, info, warn};
 
-use super::count_store::CountError;
-use super::eventos::{next_id, Event, EventKind, EventLog, ANNOUNCEMENTS_KEPT, RECENT};
+use super::event::{
+    next_id, Event, EventData, EventKind, Restored, SharedEvents, ANNOUNCEMENTS_KEPT, RECENT,
+};
+use crate::profesor::store::StoreError;
 use crate::retry;
 
 /// The channel every Profesor of the class listens on.
@@ -83,39 +86,19 @@ impl PostgresEvents {
         }
     }
 
-    fn down(&self, err: impl std::fmt::Display) -> CountError {
-        CountError::Database {
+    fn down(&self, err: impl std::fmt::Display) -> StoreError {
+        StoreError::Database {
             target: self.target.clone(),
             detail: err.to_string(),
         }
     }
 
-    /// Publishes one event of `kind` per item, in order, for every
-    /// Profesor on the database; returns their ids and time (ms since the
-    /// Unix epoch, the database's clock).
-    pub async fn publish<F>(
+    async fn publish_now(
         &self,
         kind: EventKind,
-        items: Vec<F>,
-    ) -> Result<Vec<(u64, u64)>, CountError>
-    where
-        F: FnOnce(u64, u64) -> String,
-    {
-        let prune = self.published.fetch_add(1, Ordering::Relaxed) % PRUNE_EVERY == PRUNE_EVERY - 1;
-        tokio::time::timeout(DATABASE_TIMEOUT, self.publish_now(kind, items, prune))
-            .await
-            .map_err(|_| self.down(format!("sin respuesta en {DATABASE_TIMEOUT:?}")))?
-    }
-
-    async fn publish_now<F>(
-        &self,
-        kind: EventKind,
-        items: Vec<F>,
+        items: Vec<EventData<'_>>,
         prune: bool,
-    ) -> Result<Vec<(u64, u64)>, CountError>
-    where
-        F: FnOnce(u64, u64) -> String,
-    {
+    ) -> Result<Vec<(u64, u64)>, StoreError> {
         let mut client = self.pool.get().await.map_err(|err| self.down(err))?;
         let tx = client.transaction().await.map_err(|err| self.down(err))?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&EVENTS_LOCK])
@@ -168,9 +151,9 @@ impl PostgresEvents {
         Ok(published)
     }
 
-    /// Fills `log` with what the database keeps: the newest [`RECENT`]
-    /// events, and announcements older than those for `GET /anuncios`.
-    pub async fn restore(&self, log: &EventLog) -> Result<(), CountError> {
+    /// What the database keeps: the newest [`RECENT`] events, and
+    /// announcements older than those for `GET /anuncios`.
+    pub async fn restore(&self) -> Result<Restored, StoreError> {
         let client = self.pool.get().await.map_err(|err| self.down(err))?;
         let rows = tokio::time::timeout(
             DATABASE_TIMEOUT,
@@ -200,19 +183,25 @@ impl PostgresEvents {
             self.target,
             events.len()
         );
-        log.restore(older, events, complete);
-        Ok(())
+        Ok(Restored {
+            older_anuncios: older,
+            events,
+            complete,
+        })
     }
 
-    /// Keeps `log` up to date with the database until `stop`: listens on
-    /// the channel, and connects again whenever the connection is lost.
-    pub async fn follow(self, log: Arc<EventLog>, stop: CancellationToken) {
+    /// Sends to `feed`, in id order, every event the database gets after
+    /// the one numbered `after`, until `stop` (or until nobody reads
+    /// `feed`): listens on the channel, and connects again whenever the
+    /// connection is lost.
+    pub async fn follow(self, after: u64, feed: mpsc::Sender<Vec<Event>>, stop: CancellationToken) {
+        let mut after = i64::try_from(after).unwrap_or(i64::MAX);
         let mut backoff = retry::backoff_up_to(Duration::from_secs(5));
         let mut failures = 0u64;
         loop {
             let followed = tokio::select! {
                 () = stop.cancelled() => return,
-                followed = self.listen(&log, &mut failures) => followed,
+                followed = self.listen(&mut after, &feed, &mut failures) => followed,
             };
             failures += 1;
             if retry::worth_reporting(failures) {
@@ -230,7 +219,12 @@ impl PostgresEvents {
     }
 
     /// One listening connection: returns why it ended.
-    async fn listen(&self, log: &EventLog, failures: &mut u64) -> String {
+    async fn listen(
+        &self,
+        after: &mut i64,
+        feed: &mpsc::Sender<Vec<Event>>,
+        failures: &mut u64,
+    ) -> String {
         let connected = tokio::time::timeout(DATABASE_TIMEOUT, self.config.connect(NoTls)).await;
         let (client, mut connection) = match connected {
             Ok(Ok(pair)) => pair,
@@ -264,7 +258,7 @@ impl PostgresEvents {
         }
         loop {
             // Read first: whatever was committed while not listening.
-            if let Err(err) = self.catch_up(&client, log).await {
+            if let Err(err) = self.catch_up(&client, after, feed).await {
                 return err;
             }
             tokio::select! {
@@ -277,21 +271,20 @@ impl PostgresEvents {
         }
     }
 
-    /// Appends to `log` every event after the newest it keeps.
+    /// Sends to `feed` every event after `after`, and moves `after` past
+    /// the rows it read.
     async fn catch_up(
         &self,
         client: &tokio_postgres::Client,
-        log: &EventLog,
+        after: &mut i64,
+        feed: &mpsc::Sender<Vec<Event>>,
     ) -> Result<(), String> {
-        let mut after = log
-            .last_id()
-            .map_or(0, |id| i64::try_from(id).unwrap_or(i64::MAX));
         loop {
             let rows = tokio::time::timeout(
                 DATABASE_TIMEOUT,
                 client.query(
                     "SELECT id, tipo, datos FROM sala_eventos WHERE id > $1 ORDER BY id LIMIT $2",
-                    &[&after, &CATCH_UP_ROWS],
+                    &[&*after, &CATCH_UP_ROWS],
                 ),
             )
             .await
@@ -299,14 +292,34 @@ impl PostgresEvents {
             .map_err(|err| err.to_string())?;
             let full = rows.len() as i64 == CATCH_UP_ROWS;
             // Past rows of a kind this Profesor skips, too.
-            after = rows.last().map_or(after, |row| row.get(0));
+            *after = rows.last().map_or(*after, |row| row.get(0));
             let events: Vec<Event> = rows.iter().filter_map(event_from).collect();
             debug!("{} eventos nuevos de PostgreSQL", events.len());
-            log.append(events);
+            if !events.is_empty() && feed.send(events).await.is_err() {
+                return Err("el registro de eventos se cerró".to_owned());
+            }
             if !full {
                 return Ok(());
             }
         }
+    }
+}
+
+impl SharedEvents for PostgresEvents {
+    /// Publishes for every Profesor on the database; the times are the
+    /// database's clock.
+    fn publish<'a>(
+        &'a self,
+        kind: EventKind,
+        items: Vec<EventData<'a>>,
+    ) -> BoxFuture<'a, Result<Vec<(u64, u64)>, StoreError>> {
+        let prune = self.published.fetch_add(1, Ordering::Relaxed) % PRUNE_EVERY == PRUNE_EVERY - 1;
+        async move {
+            tokio::time::timeout(DATABASE_TIMEOUT, self.publish_now(kind, items, prune))
+                .await
+                .map_err(|_| self.down(format!("sin respuesta en {DATABASE_TIMEOUT:?}")))?
+        }
+        .boxed()
     }
 }
 

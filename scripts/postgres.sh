@@ -1,4 +1,4 @@
-# postgres.sh: a PostgreSQL server for the tests (tests/almacen.rs). Sourced
+# postgres.sh: a PostgreSQL server for the tests (tests/it/almacen.rs). Sourced
 # by scripts/test.sh, not run.
 #
 # Uses AULA_TEST_DATABASE_URL when set, else the server on 127.0.0.1:5432

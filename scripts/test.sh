@@ -28,7 +28,7 @@ if ! scripts/herramientas.sh; then
     echo "test.sh: sigo sin ellas: las pruebas del panel en Chromium y de tmux se omiten (cada una dice «omitido: falta ...»)" >&2
   fi
 fi
-echo "== PostgreSQL (tests/almacen.rs)"
+echo "== PostgreSQL (tests/it/almacen.rs)"
 # shellcheck source=scripts/postgres.sh
 source scripts/postgres.sh
 trap stop_private_postgres EXIT

@@ -3,6 +3,9 @@
 //! and no CPU behind. Alone in its own test binary, so that the process's
 //! task count, RSS and CPU time are this test's only.
 
+// The helpers of the integration tests; this binary uses a few of them.
+#[allow(dead_code)]
+#[path = "it/common/mod.rs"]
 mod common;
 
 use std::time::Duration;

@@ -766,6 +766,17 @@ impl Docencio {
         };
         let cpu_before = proceso.cpu_seconds();
         self.pendiente = None;
+        let Some(listener) = &self.listener else {
+            return Veredicto::Falla("sin dirección donde escuchar".into());
+        };
+        // Connections it opened before (waiting to be accepted) are no
+        // reconnection: taken now, kept open until the case ends. Before
+        // the close: a program that reconnects at once must not have its
+        // reconnection taken for an earlier one.
+        let mut earlier = Vec::new();
+        while let Some(Ok((stream, _))) = listener.accept().now_or_never() {
+            earlier.push(stream);
+        }
         // A Docencio that closes sends FIN (its write half shut) and still
         // takes what the program sends, so the program reads an end of
         // stream (recv gives b''), not a reset.
@@ -779,15 +790,6 @@ impl Docencio {
                 .await;
             }))
         });
-        let Some(listener) = &self.listener else {
-            return Veredicto::Falla("sin dirección donde escuchar".into());
-        };
-        // Connections it opened before (waiting to be accepted) are no
-        // reconnection: taken now, kept open until the case ends.
-        let mut earlier = Vec::new();
-        while let Some(Ok((stream, _))) = listener.accept().now_or_never() {
-            earlier.push(stream);
-        }
         let closed_at = tokio::time::Instant::now();
         let spinning = |proceso: &Proceso, printed: u64| {
             let elapsed = closed_at.elapsed().as_secs_f64().max(0.1);

@@ -2,7 +2,7 @@
 //! students of every Docencio, as mensajes to the named ones and as plain
 //! text to the notebook's kind; who may announce.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
@@ -12,10 +12,6 @@ use serde_json::{json, Value};
 use tokio::time::timeout;
 
 const TOKEN: &str = "secreto-de-la-clase";
-
-fn http() -> reqwest::Client {
-    reqwest::Client::builder().no_proxy().build().unwrap()
-}
 
 /// A POST of `body` to `url` with the class's token, as its roles send.
 async fn post_as_class(url: impl reqwest::IntoUrl, body: &Value) -> reqwest::Response {

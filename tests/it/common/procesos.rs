@@ -1,12 +1,14 @@
 //! The roles as real processes, for what cannot be done in-process: kill -9,
 //! signals, a restart on the same port and data folder.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use aula::wire::texts::LISTENING;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::watch;
@@ -174,6 +176,21 @@ impl RoleProcess {
     }
 
     /// Everything the process has printed so far.
+    /// Where it said it listens (its last listening line).
+    pub fn listening_addr(&self) -> SocketAddr {
+        let log = self.log();
+        log.lines()
+            .rev()
+            .find_map(|line| {
+                // Text or JSON lines: the address ends at a space or a quote.
+                let (_, rest) = line.split_once(LISTENING)?;
+                rest.split(|c: char| c.is_whitespace() || c == '"')
+                    .find(|word| !word.is_empty())
+            })
+            .and_then(|addr| addr.parse().ok())
+            .unwrap_or_else(|| panic!("{} said no listening address:\n{log}", self.name))
+    }
+
     pub fn log(&self) -> String {
         self.log.lock().unwrap().clone()
     }
@@ -219,48 +236,77 @@ impl RoleProcess {
     }
 }
 
-/// The arguments of each role on fixed addresses, so that a role can be
-/// killed and started again where the others expect it.
+/// Where each role of one class listens: learned from its listening line
+/// when it first starts on port 0, then kept, so that a role killed and
+/// started again comes back where the others expect it. A peer asked for
+/// before it ever started (a role started before the one it calls) gets a
+/// free port now, which it binds when it starts.
 pub struct Addresses {
-    pub profesor: SocketAddr,
-    pub tareo: SocketAddr,
-    pub docencio: SocketAddr,
+    known: Mutex<HashMap<&'static str, SocketAddr>>,
     pub data_dir: tempfile::TempDir,
 }
 
 impl Addresses {
     pub fn new() -> Addresses {
         Addresses {
-            profesor: free_addr(),
-            tareo: free_addr(),
-            docencio: free_addr(),
+            known: Mutex::default(),
             data_dir: tempfile::tempdir().unwrap(),
         }
     }
 
+    pub fn profesor(&self) -> SocketAddr {
+        self.of("profesor")
+    }
+
+    pub fn tareo(&self) -> SocketAddr {
+        self.of("tareo")
+    }
+
+    pub fn docencio(&self) -> SocketAddr {
+        self.of("docencio")
+    }
+
+    fn of(&self, role: &'static str) -> SocketAddr {
+        *self
+            .known
+            .lock()
+            .unwrap()
+            .entry(role)
+            .or_insert_with(free_addr)
+    }
+
+    /// Where `role` binds: where it listened before, else port 0.
+    fn bind(&self, role: &str) -> String {
+        self.known
+            .lock()
+            .unwrap()
+            .get(role)
+            .map_or_else(|| "127.0.0.1:0".to_owned(), SocketAddr::to_string)
+    }
+
     pub fn profesor_url(&self) -> String {
-        format!("http://{}", self.profesor)
+        format!("http://{}", self.profesor())
     }
 
     pub fn args(&self, role: &str) -> Vec<String> {
         let args = match role {
             "profesor" => vec![
                 "--bind".into(),
-                self.profesor.to_string(),
+                self.bind(role),
                 "--data-dir".into(),
                 self.data_dir.path().display().to_string(),
             ],
             "tareo" => vec![
                 "--bind".into(),
-                self.tareo.to_string(),
+                self.bind(role),
                 "--profesor-url".into(),
                 self.profesor_url(),
             ],
             "docencio" => vec![
                 "--bind".into(),
-                self.docencio.to_string(),
+                self.bind(role),
                 "--tareo-addr".into(),
-                self.tareo.to_string(),
+                self.tareo().to_string(),
                 "--profesor-url".into(),
                 self.profesor_url(),
                 "--data-dir".into(),
@@ -271,19 +317,34 @@ impl Addresses {
         args
     }
 
-    pub async fn start(&self, role: &str) -> RoleProcess {
-        RoleProcess::start(role, &self.args(role)).await
+    pub async fn start(&self, role: &'static str) -> RoleProcess {
+        self.learn(role, RoleProcess::start(role, &self.args(role)).await)
     }
 
     /// Like [`Addresses::start`], with flags of the test's own.
-    pub async fn start_with(&self, role: &str, extra: &[&str]) -> RoleProcess {
+    pub async fn start_with(&self, role: &'static str, extra: &[&str]) -> RoleProcess {
         let mut args = self.args(role);
         args.extend(extra.iter().map(|arg| (*arg).to_owned()));
-        RoleProcess::start(role, &args).await
+        self.learn(role, RoleProcess::start(role, &args).await)
     }
 
     /// Like [`Addresses::start`], with `RUST_LOG` set to `filter`.
-    pub async fn start_logging(&self, role: &str, filter: &str) -> RoleProcess {
-        RoleProcess::start_logging(role, &self.args(role), filter).await
+    pub async fn start_logging(&self, role: &'static str, filter: &str) -> RoleProcess {
+        self.learn(
+            role,
+            RoleProcess::start_logging(role, &self.args(role), filter).await,
+        )
+    }
+
+    fn learn(&self, role: &'static str, process: RoleProcess) -> RoleProcess {
+        self.remember(role, &process);
+        process
+    }
+
+    /// Keeps where `role` listens, from `process`'s listening line (for a
+    /// role the test started itself, with [`Addresses::args`]).
+    pub fn remember(&self, role: &'static str, process: &RoleProcess) {
+        let addr = process.listening_addr();
+        self.known.lock().unwrap().insert(role, addr);
     }
 }

@@ -8,14 +8,14 @@
 //! down; the class resumes by itself; and Profesor's count ends equal to the
 //! number of forwarded questions that got a real answer.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
 use aula::estudiante::{self, Summary};
 use aula::wire::Question;
 use common::procesos::{Addresses, RoleProcess};
-use common::{is_relayed_answer, profesor_total, until_counted, Client, Students};
+use common::{http, is_relayed_answer, profesor_total, until_counted, Client, Students};
 use tokio::sync::oneshot;
 use tokio::time::{sleep, Instant};
 
@@ -30,7 +30,7 @@ const ANSWER_BOUND: Duration = Duration::from_millis(6500);
 /// Students asking without pause at `addrs`' Docencio until told to stop.
 fn students(addrs: &Addresses, students: usize) -> Students {
     Students::start(estudiante::Config {
-        docencio_addrs: vec![addrs.docencio.to_string()],
+        docencio_addrs: vec![addrs.docencio().to_string()],
         students,
         questions: None,
         pause: false,
@@ -49,7 +49,7 @@ struct Probe {
 impl Probe {
     async fn connect(addrs: &Addresses) -> Probe {
         Probe {
-            client: Client::connect(addrs.docencio).await,
+            client: Client::connect(addrs.docencio()).await,
             relayed: 0,
         }
     }
@@ -203,10 +203,6 @@ async fn the_count_is_exact_across_two_kill_9_of_profesor_and_one_of_tareo() {
     drop((profesor, tareo));
 }
 
-fn http() -> reqwest::Client {
-    reqwest::Client::builder().no_proxy().build().unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_acknowledged_post_survives_kill_9_and_its_key_is_still_remembered() {
     let addrs = Addresses::new();
@@ -242,18 +238,20 @@ async fn an_acknowledged_post_survives_kill_9_and_its_key_is_still_remembered() 
 async fn two_profesors_on_one_data_folder_share_one_exact_count() {
     let addrs = Addresses::new();
     let _first = addrs.start("profesor").await;
-    let other = common::procesos::free_addr();
-    let _second = RoleProcess::start(
+    let second = RoleProcess::start(
         "profesor",
         &[
             "--bind".to_owned(),
-            other.to_string(),
+            "127.0.0.1:0".to_owned(),
             "--data-dir".to_owned(),
             addrs.data_dir.path().display().to_string(),
         ],
     )
     .await;
-    let urls = [addrs.profesor_url(), format!("http://{other}")];
+    let urls = [
+        addrs.profesor_url(),
+        format!("http://{}", second.listening_addr()),
+    ];
     let posts = (0..200).map(|i| {
         let url = format!("{}/preguntas", urls[i % 2]);
         async move {
@@ -374,7 +372,7 @@ async fn every_role_stops_cleanly_on(signal: &str) {
     let students = students(&addrs, 16);
     let estudiante_args: Vec<String> = [
         "--docencio-addr",
-        &addrs.docencio.to_string(),
+        &addrs.docencio().to_string(),
         "--students",
         "16",
         "--no-pause",
@@ -509,7 +507,9 @@ async fn what_docencio_owes_survives_its_kill_9_while_profesor_is_down() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_silent_profesor_does_not_hold_a_stopping_docencio_and_loses_nothing() {
     let addrs = Addresses::new();
-    let silent = tokio::net::TcpListener::bind(addrs.profesor).await.unwrap();
+    let silent = tokio::net::TcpListener::bind(addrs.profesor())
+        .await
+        .unwrap();
     let (hold, held) = oneshot::channel::<()>();
     let swallow = tokio::spawn(async move {
         let mut kept = Vec::new();
@@ -562,15 +562,14 @@ async fn kill_9_of_one_of_two_tareos_costs_no_student_an_error() {
     let addrs = Addresses::new();
     let _profesor = addrs.start("profesor").await;
     let mut tareo = addrs.start("tareo").await;
-    let other_addr = common::procesos::free_addr();
     let other_args = vec![
         "--bind".to_owned(),
-        other_addr.to_string(),
+        "127.0.0.1:0".to_owned(),
         "--profesor-url".to_owned(),
         addrs.profesor_url(),
     ];
-    let _other = RoleProcess::start("tareo", &other_args).await;
-    let other = other_addr.to_string();
+    let other_tareo = RoleProcess::start("tareo", &other_args).await;
+    let other = other_tareo.listening_addr().to_string();
     let _docencio = addrs
         .start_with("docencio", &["--tareo-addr", &other])
         .await;
@@ -607,15 +606,14 @@ async fn kill_9_of_one_of_two_tareos_costs_no_student_an_error() {
 async fn kill_9_of_one_of_two_profesors_loses_and_doubles_nothing() {
     let addrs = Addresses::new();
     let mut profesor = addrs.start("profesor").await;
-    let other_addr = common::procesos::free_addr();
     let other_args = vec![
         "--bind".to_owned(),
-        other_addr.to_string(),
+        "127.0.0.1:0".to_owned(),
         "--data-dir".to_owned(),
         addrs.data_dir.path().display().to_string(),
     ];
-    let _other = RoleProcess::start("profesor", &other_args).await;
-    let other_url = format!("http://{other_addr}");
+    let other = RoleProcess::start("profesor", &other_args).await;
+    let other_url = format!("http://{}", other.listening_addr());
     let both = ["--profesor-url", &other_url];
     let _tareo = addrs.start_with("tareo", &both).await;
     let _docencio = addrs.start_with("docencio", &both).await;

@@ -5,7 +5,7 @@
 //! python3 is missing and a skip cannot hide a broken setup (not as root,
 //! not under CI: see `common::herramientas`).
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -173,7 +173,7 @@ async fn the_notebooks_profesor_works_behind_our_tareo_and_docencio() {
         let answer = student.read().await;
         assert!(is_relayed_answer(&answer), "{answer:?}");
     }
-    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let http = http();
     eventually(
         Duration::from_secs(10),
         "the notebook's Profesor to count 12",
@@ -281,10 +281,7 @@ async fn the_notebooks_student_prints_an_announcement_as_it_is() {
     })
     .await
     .expect("an answer within 10 s");
-    let response = reqwest::Client::builder()
-        .no_proxy()
-        .build()
-        .unwrap()
+    let response = http()
         .post(format!("{}/anuncios", class.profesor.url))
         .json(&serde_json::json!({"texto": "Mañana no hay clase"}))
         .send()
@@ -328,10 +325,7 @@ async fn a_course_style_client_lists_and_downloads_material() {
     let Some(python) = python().await else { return };
     let class = start_class().await;
     let bytes: Vec<u8> = (0..200_000u32).map(|n| (n * 7 % 256) as u8).collect();
-    let uploaded = reqwest::Client::builder()
-        .no_proxy()
-        .build()
-        .unwrap()
+    let uploaded = http()
         .post(format!("{}/material?nombre=guia.pdf", class.profesor.url))
         .body(bytes.clone())
         .send()

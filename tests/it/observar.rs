@@ -2,7 +2,7 @@
 //! JSON log lines, and Profesor's `/metrics`, `/estado`, `/reporte.csv`,
 //! `/openapi.json` and `/informes`.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -11,10 +11,6 @@ use aula::estudiante;
 use common::procesos::{Addresses, RoleProcess};
 use common::*;
 use serde_json::Value;
-
-fn http() -> reqwest::Client {
-    reqwest::Client::builder().no_proxy().build().unwrap()
-}
 
 /// The JSON body of `GET url`.
 async fn get_json(url: &str) -> Value {
@@ -78,7 +74,7 @@ async fn one_question_can_be_followed_across_the_four_logs() {
     let mut student = RoleProcess::spawn(
         "estudiante",
         &estudiante_args(
-            class.docencio,
+            class.docencio(),
             &["--questions", "1", "--only", "Pregunta Dificil"],
         ),
         "info",
@@ -189,9 +185,10 @@ async fn json_logs_carry_time_role_and_id_and_rust_log_filters_by_module() {
     docencio
         .wait_for_log("Servidor escuchando", Duration::from_secs(20))
         .await;
+    class.remember("docencio", &docencio);
     let mut student = RoleProcess::spawn(
         "estudiante",
-        &estudiante_args(class.docencio, &["--questions", "2", "--only", "Tarea"]),
+        &estudiante_args(class.docencio(), &["--questions", "2", "--only", "Tarea"]),
         "info",
     );
     student

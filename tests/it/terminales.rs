@@ -7,7 +7,7 @@
 //! fails. Each test runs its own tmux server (`tmux -L`), so a user's
 //! sessions are never touched.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -358,10 +358,7 @@ async fn two_students_chat_in_two_terminals() {
     tmux.stdout(&["send-keys", "-t", "luis", "/quien", "Enter"]);
     tmux.until_shown("luis", "En la sala: Ana, Luis").await;
 
-    let response = reqwest::Client::builder()
-        .no_proxy()
-        .build()
-        .unwrap()
+    let response = http()
         .post(format!("{}/anuncios", class.profesor.url))
         .json(&serde_json::json!({"texto": "Examen el lunes"}))
         .send()
@@ -374,7 +371,7 @@ async fn two_students_chat_in_two_terminals() {
     }
 
     // A file Profesor sends to everyone is saved by each chat in its --dir.
-    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let http = http();
     let guia: Vec<u8> = (0..100_000u32).map(|n| (n % 253) as u8).collect();
     let uploaded = http
         .post(format!("{}/material?nombre=guia.pdf", class.profesor.url))

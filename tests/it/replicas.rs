@@ -1,7 +1,7 @@
 //! Replicas of a role: students spread over several Docencios, and a
 //! student whose Docencio goes away goes on at another.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
@@ -11,10 +11,7 @@ use serde_json::Value;
 
 /// Docencio instances Profesor's `/estado` shows, with their students.
 async fn docencios_seen(profesor_url: &str) -> Vec<(String, u64)> {
-    let estado: Value = reqwest::Client::builder()
-        .no_proxy()
-        .build()
-        .unwrap()
+    let estado: Value = http()
         .get(format!("{profesor_url}/estado"))
         .send()
         .await
@@ -140,10 +137,7 @@ async fn with_two_profesors_one_going_away_costs_no_answer_and_no_count() {
 /// Questions Profesor's `/metrics` says Tareo at `instance` read, over all
 /// its runs.
 async fn tareo_questions(profesor_url: &str, instance: &str) -> u64 {
-    let text = reqwest::Client::builder()
-        .no_proxy()
-        .build()
-        .unwrap()
+    let text = http()
         .get(format!("{profesor_url}/metrics"))
         .send()
         .await

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-mod common;
+use crate::common;
 
 use common::procesos::binary as bin;
 
@@ -149,7 +149,7 @@ fn a_server_on_port_0_logs_the_port_it_got_and_stops_cleanly_on_sigterm() {
             .args(["--bind", "127.0.0.1:0"])
             .env("AULA_DATA_DIR", dir.path());
         let (mut child, listening) = started_listening(command);
-        let (_, addr) = listening.split_once("Servidor escuchando en ").unwrap();
+        let addr = listening_addr(&listening);
         let port = addr.rsplit(':').next().unwrap().parse::<u16>().unwrap();
         assert_ne!(port, 0, "{name}");
         assert!(
@@ -764,6 +764,12 @@ fn with_connect_first_no_student_asks_before_the_whole_class_is_connected() {
 /// Starts a server `command` and returns once it logs that it listens, with
 /// that line; the rest of its log is read (and dropped) so it never blocks
 /// on a full pipe.
+/// The address in a listening line.
+fn listening_addr(line: &str) -> String {
+    let (_, addr) = line.split_once(aula::wire::texts::LISTENING).unwrap();
+    addr.trim().to_owned()
+}
+
 fn started_listening(mut command: Command) -> (Child, String) {
     let mut server = command
         .env("RUST_LOG", "info")
@@ -787,16 +793,16 @@ fn docencio_serves_more_clients_than_its_soft_open_files_limit_at_start() {
     // Started with a soft limit of 256 descriptors, Docencio raises it
     // itself (to the hard limit) and serves 400 students at once.
     let dir = tempfile::tempdir().unwrap();
-    let addr = free_addr();
     let mut command = Command::new("bash");
     command
         .arg("-c")
         .arg(format!(
-            "ulimit -Sn 256 && exec {} --bind {addr}",
+            "ulimit -Sn 256 && exec {} --bind 127.0.0.1:0",
             bin("docencio").display()
         ))
         .current_dir(dir.path());
-    let (mut docencio, _) = started_listening(command);
+    let (mut docencio, listening) = started_listening(command);
+    let addr = listening_addr(&listening);
     let mut students = Vec::new();
     for _ in 0..400 {
         let mut stream = std::net::TcpStream::connect(&addr).unwrap();
@@ -842,10 +848,12 @@ fn a_connected_student_costs_docencio_a_few_kib() {
     use std::io::{Read, Write};
     const STUDENTS: usize = 2_000;
     let dir = tempfile::tempdir().unwrap();
-    let addr = free_addr();
     let mut command = Command::new(bin("docencio"));
-    command.args(["--bind", &addr]).current_dir(dir.path());
-    let (mut docencio, _) = started_listening(command);
+    command
+        .args(["--bind", "127.0.0.1:0"])
+        .current_dir(dir.path());
+    let (mut docencio, listening) = started_listening(command);
+    let addr = listening_addr(&listening);
     let ask = |stream: &mut std::net::TcpStream| {
         stream.write_all(b"\0\0\0\x09Contenido").unwrap();
         let mut header = [0u8; 4];

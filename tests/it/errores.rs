@@ -2,7 +2,7 @@
 //! and Tareo), as a client sees it: the exact `Error: ...` answer, and
 //! whether the connection stays usable.
 
-mod common;
+use crate::common;
 
 use std::net::SocketAddr;
 use std::time::Duration;

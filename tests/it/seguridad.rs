@@ -3,7 +3,7 @@
 //! machine too), a foreign `Host` (DNS rebinding), a question that tries to
 //! forge a log line. And the class's own roles, given the token, still count.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
@@ -12,10 +12,6 @@ use common::procesos::RoleProcess;
 use common::*;
 use reqwest::StatusCode;
 use serde_json::Value;
-
-fn http() -> reqwest::Client {
-    reqwest::Client::builder().no_proxy().build().unwrap()
-}
 
 async fn with_token(token: &str) -> ProfesorHandle {
     start_profesor_with(profesor::Config {

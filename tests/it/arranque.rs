@@ -2,7 +2,7 @@
 //! questions get an `Error: ...` naming the missing peer, and the class
 //! converges by itself once the peer is up.
 
-mod common;
+use crate::common;
 
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -1,8 +1,6 @@
 //! Helpers to start the real roles in-process on port 0 and talk to them as
 //! a student (or as Docencio talking to Tareo) would.
 
-#![allow(dead_code)] // each test file uses its own subset
-
 pub mod herramientas;
 pub mod postgres;
 pub mod procesos;
@@ -282,6 +280,12 @@ impl Client {
 }
 
 /// Polls `check` until it returns `Some`, or fails after `wait`.
+/// The HTTP client of every test: no proxy, whatever the environment says
+/// (the servers are on loopback or in the test's own namespaces).
+pub fn http() -> reqwest::Client {
+    reqwest::Client::builder().no_proxy().build().unwrap()
+}
+
 pub async fn eventually<T, F, Fut>(wait: Duration, what: &str, mut check: F) -> T
 where
     F: FnMut() -> Fut,
@@ -302,10 +306,7 @@ where
 
 /// Profesor's count, read as a user would (`GET /preguntas`).
 pub async fn profesor_total(url: &str) -> u64 {
-    let body: serde_json::Value = reqwest::Client::builder()
-        .no_proxy()
-        .build()
-        .unwrap()
+    let body: serde_json::Value = http()
         .get(format!("{url}/preguntas"))
         .send()
         .await

@@ -1,16 +1,12 @@
 //! Profesor's HTTP API as a client calls it: exact keys and texts, status
 //! codes, JSON errors, and an exact count under concurrency.
 
-mod common;
+use crate::common;
 
 use aula::wire::texts::ANSWERS;
 use common::*;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-
-fn http() -> reqwest::Client {
-    reqwest::Client::builder().no_proxy().build().unwrap()
-}
 
 async fn json_of(response: reqwest::Response) -> (StatusCode, Value) {
     let status = response.status();

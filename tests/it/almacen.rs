@@ -2,7 +2,7 @@
 //! two Profesors on one database with one exact count, and PostgreSQL
 //! going away: 503s naming the database, nothing lost.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
@@ -41,10 +41,6 @@ async fn postgres_passes_the_stores_suite() {
             }
         }
     }
-}
-
-fn http() -> reqwest::Client {
-    reqwest::Client::builder().no_proxy().build().unwrap()
 }
 
 async fn post_count(url: &str, key: &str) -> (reqwest::StatusCode, serde_json::Value) {

@@ -10,7 +10,7 @@
 //! The tests take turns: each starts seven hosts of processes on a
 //! two-core machine.
 
-mod common;
+use crate::common;
 
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -1,7 +1,7 @@
 //! The class end to end, in-process: every answer text, ordering under
 //! pipelining and concurrency, and Profesor's count.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

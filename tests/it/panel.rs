@@ -7,7 +7,7 @@
 //! under CI=true, where it fails. A screenshot is left in the test's target
 //! folder (the picture in docs/operaciones.md, docs/panel.png, is one of these).
 
-mod common;
+use crate::common;
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -320,10 +320,7 @@ async fn the_panels_console_runs_code_in_a_session() {
         estado.starts_with("Sin sesión").then_some(())
     })
     .await;
-    let listed: serde_json::Value = reqwest::Client::builder()
-        .no_proxy()
-        .build()
-        .unwrap()
+    let listed: serde_json::Value = http()
         .get(format!("{}/api/sesiones", profesor.url))
         .send()
         .await

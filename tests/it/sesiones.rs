@@ -3,7 +3,7 @@
 //! Sessions run the real sandbox (the built `profesor` is the trampoline).
 //! These tests run one at a time: they count the processes sessions leave.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
@@ -15,10 +15,6 @@ use serde_json::{json, Value};
 
 /// One test at a time: they look at every process of the session users.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-fn http() -> reqwest::Client {
-    reqwest::Client::builder().no_proxy().build().unwrap()
-}
 
 /// Python as sessions run it, or `None` (the test says it is skipped).
 fn python_available() -> bool {

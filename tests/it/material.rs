@@ -2,7 +2,7 @@
 //! students' hand-ins, as an instructor (curl) and a Docencio use them;
 //! and every way an outsider could try to reach outside the folder.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
@@ -14,10 +14,6 @@ use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const TOKEN: &str = "secreto-de-la-clase";
-
-fn http() -> reqwest::Client {
-    reqwest::Client::builder().no_proxy().build().unwrap()
-}
 
 fn sha(bytes: &[u8]) -> String {
     Sha256::digest(bytes)

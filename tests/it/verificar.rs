@@ -2,7 +2,7 @@
 //! roles pass every case; broken servers are caught by the case meant for
 //! them (the notebook's own programs are graded in tests/interop.rs).
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -45,7 +45,7 @@ use crate::server::{serve, ClientSession, Delivered, PendingAnswer, Responder, S
 use crate::store::StoreError;
 use crate::telemetry::QuestionId;
 use crate::wire::texts::{CONTENIDO_ANSWER, ERROR_PREFIX, RELAYED_PREFIX};
-use crate::wire::{Answer, Question, Refusal, DEFAULT_TAREO_ADDR};
+use crate::wire::{Answer, Question, QuestionError, DEFAULT_TAREO_ADDR};
 use ledger::Ledger;
 use material::{MaterialDesk, MaterialSession};
 use notifier::Notifier;
@@ -261,9 +261,11 @@ fn is_counted(answer: &Delivered) -> bool {
 /// Wraps Tareo's answer for the student. An `Error: ...` from Tareo (for
 /// example Profesor down) is passed on as it is. The notebook's Tareo pads
 /// its answers with a space; it is trimmed.
-fn relay(from_tareo: Result<String, Refusal>) -> Answer {
+fn relay(from_tareo: Result<String, QuestionError>) -> Answer {
     match from_tareo {
-        Ok(text) if text.starts_with(ERROR_PREFIX) => Answer::Refused(Refusal::Downstream(text)),
+        Ok(text) if text.starts_with(ERROR_PREFIX) => {
+            Answer::Refused(QuestionError::Downstream(text))
+        }
         Ok(text) => Answer::Real(format!("{RELAYED_PREFIX}{}", text.trim()).into()),
         Err(refusal) => Answer::Refused(refusal),
     }
@@ -304,9 +306,9 @@ mod tests {
         let text = "Error: Profesor no está disponible (x)".to_owned();
         assert_eq!(
             relay(Ok(text.clone())),
-            Answer::Refused(Refusal::Downstream(text))
+            Answer::Refused(QuestionError::Downstream(text))
         );
-        let down = Refusal::Unavailable {
+        let down = QuestionError::Unavailable {
             peer: Peer::Tareo,
             detail: "x".into(),
         };

@@ -51,7 +51,9 @@ use crate::retry;
 use crate::role_counters::RoleCounters;
 use crate::telemetry::QuestionId;
 use crate::wire::codec::DEFAULT_MAX_FRAME;
-use crate::wire::{describe_io_error, split_framed, Buffers, FrameWriter, Peer, Question, Refusal};
+use crate::wire::{
+    describe_io_error, split_framed, Buffers, FrameWriter, Peer, Question, QuestionError,
+};
 
 /// Questions on the wire at once on one connection. Kept below Tareo's
 /// default per-connection limit (256) so Tareo never stops reading us while
@@ -207,20 +209,20 @@ struct Request {
     deadline: Instant,
     /// Already asked once on a connection that was lost before answering.
     retried: bool,
-    reply: oneshot::Sender<Result<String, Refusal>>,
+    reply: oneshot::Sender<Result<String, QuestionError>>,
     /// Counts it in the lane that has it.
     in_flight: InFlight,
 }
 
 impl Request {
-    fn answer(self, result: Result<String, Refusal>) {
+    fn answer(self, result: Result<String, QuestionError>) {
         // The student may have left meanwhile; nobody to tell then.
         let _ = self.reply.send(result);
     }
 }
 
-fn unavailable(detail: impl Into<String>) -> Refusal {
-    Refusal::Unavailable {
+fn unavailable(detail: impl Into<String>) -> QuestionError {
+    QuestionError::Unavailable {
         peer: Peer::Tareo,
         detail: detail.into(),
     }
@@ -312,7 +314,7 @@ impl TareoLink {
 
     /// Asks Tareo `question`; returns its answer text as sent, or the reason
     /// there is none. Never waits longer than the answer timeout.
-    pub async fn ask(&self, question: Question) -> Result<String, Refusal> {
+    pub async fn ask(&self, question: Question) -> Result<String, QuestionError> {
         let deadline = Instant::now() + self.answer_timeout;
         let (reply, answer) = oneshot::channel();
         let lane = &self.lanes.handles[self.lanes.for_new_question(question)];
@@ -743,7 +745,7 @@ enum SessionEnd {
     Idle,
 }
 
-fn decode(body: Bytes) -> Result<String, Refusal> {
+fn decode(body: Bytes) -> Result<String, QuestionError> {
     String::from_utf8(body.to_vec())
         .map_err(|_| unavailable("Tareo respondió algo que no es texto UTF-8"))
 }

@@ -24,7 +24,7 @@ use crate::telemetry::{followed_question_span, for_log, question_span, QuestionI
 use crate::wire::codec::is_frame_too_large;
 use crate::wire::mensaje::{MensajeError, Pedido, PedidoRefused, Respuesta};
 use crate::wire::{preview, split_framed, Answer, Buffers, FrameReader, FrameWriter};
-use crate::wire::{ClientFrame, Question, Refusal};
+use crate::wire::{ClientFrame, Question, QuestionError};
 
 /// The answers being worked out for the questions read, in the order read.
 type InFlight = FuturesOrdered<Instrumented<PendingAnswer>>;
@@ -259,7 +259,7 @@ impl<'a, R: Responder> Connection<'a, R> {
         let id = self.next_id();
         self.responder.counters().asked(None);
         self.kinds.push_back(None);
-        let refusal = Refusal::FrameTooLarge {
+        let refusal = QuestionError::FrameTooLarge {
             limit: self.limits.max_frame,
         };
         self.in_flight

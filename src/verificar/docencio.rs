@@ -1,7 +1,7 @@
 //! The cases of a Docencio: a TCP server for students that answers
 //! `Contenido` itself and passes the rest to Tareo.
 
-use super::caso::Informe;
+use super::caso::Reporte;
 use super::comunes::{
     answer_is, error_and_concurrency_sections, many_on_one_connection, or_peer_error, oversized,
     partial_frame, pipelined, slow_clients_section, Check,
@@ -41,8 +41,8 @@ fn relayed_or_error(answer: &[u8]) -> Result<Option<String>, String> {
 }
 
 /// Every case for the Docencio at `addr`.
-pub async fn casos(addr: &Destino) -> Informe {
-    let mut informe = Informe::new("docencio", &addr.addr);
+pub async fn casos(addr: &Destino) -> Reporte {
+    let mut informe = Reporte::new("docencio", &addr.addr);
     let framing = "1 marco";
     informe
         .run(

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use super::caso::{Informe, Veredicto};
+use super::caso::{Reporte, Veredicto};
 use crate::wire::texts::{is_known_answer, SALUDO};
 
 /// Longest body kept from the target (the notebook's answers are tens of
@@ -183,8 +183,8 @@ async fn count(cliente: &Cliente, method: reqwest::Method) -> Result<u64, String
 }
 
 /// Every case for the Profesor at `url` (a token, when it asks for one).
-pub async fn casos(url: &str, token: Option<&str>) -> Informe {
-    let mut informe = Informe::new("profesor", url);
+pub async fn casos(url: &str, token: Option<&str>) -> Reporte {
+    let mut informe = Reporte::new("profesor", url);
     let mut headers = reqwest::header::HeaderMap::new();
     if let Some(value) = token
         .map(str::trim)

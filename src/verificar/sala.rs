@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use super::caso::{Informe, Veredicto};
+use super::caso::{Reporte, Veredicto};
 use super::sonda::{frame, show, Destino, Sonda};
 use crate::wire::texts::CONTENIDO_ANSWER;
 
@@ -95,7 +95,7 @@ async fn hola(addr: &Destino, nombre: &str) -> Result<Sonda, Veredicto> {
 }
 
 /// Sections 7 (la sala) and 8 (material) of a Docencio.
-pub async fn sections(informe: &mut Informe, addr: &Destino) {
+pub async fn sections(informe: &mut Reporte, addr: &Destino) {
     let sala = "7 sala";
     let mut offered = true;
     informe

@@ -2,7 +2,7 @@
 //! question, a mensaje request, or a frame refused with an `Error: ...`.
 
 use super::mensaje::{is_mensaje, Pedido, PedidoRefused};
-use super::{Question, Refusal};
+use super::{Question, QuestionError};
 
 /// A frame read from a client, classified.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -11,7 +11,7 @@ pub enum ClientFrame {
     /// A mensaje (a JSON object), read as a request or refused as one.
     Pedido(Result<Pedido, PedidoRefused>),
     /// Neither: empty, not UTF-8, or not one of the three questions.
-    Refused(Refusal),
+    Refused(QuestionError),
 }
 
 impl ClientFrame {
@@ -42,7 +42,7 @@ mod tests {
         );
         assert!(matches!(
             ClientFrame::classify(quien, false),
-            ClientFrame::Refused(Refusal::UnknownQuestion(_))
+            ClientFrame::Refused(QuestionError::UnknownQuestion(_))
         ));
         assert_eq!(
             ClientFrame::classify(b" tarea ", true),
@@ -50,7 +50,7 @@ mod tests {
         );
         assert_eq!(
             ClientFrame::classify(b"", true),
-            ClientFrame::Refused(Refusal::EmptyFrame)
+            ClientFrame::Refused(QuestionError::EmptyFrame)
         );
     }
 }

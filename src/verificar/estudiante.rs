@@ -70,106 +70,63 @@ struct Docencio {
 /// Every case for the student program `programa`.
 pub async fn casos(programa: &Programa) -> Reporte {
     let mut informe = Reporte::new("estudiante", &programa.comando.join(" "));
-    // The address is fixed first (a free port when 0) and left closed: the
-    // program starts before its Docencio.
-    let addr = match std::net::TcpListener::bind(programa.escuchar)
-        .and_then(|listener| listener.local_addr())
-    {
-        Ok(addr) => addr,
-        Err(err) => {
+    let start = "1 arranque y marco";
+    let mut docencio = match Docencio::new(programa) {
+        Ok(docencio) => docencio,
+        Err(why) => {
+            let listen = "escuchar como Docencio";
             informe
-                .run(
-                    "1.1",
-                    "1 arranque y marco",
-                    "escuchar como Docencio",
-                    async {
-                        Veredicto::Falla(format!(
-                            "no se pudo escuchar en {}: {err}",
-                            programa.escuchar
-                        ))
-                    },
-                )
+                .run("1.1", start, listen, async { Veredicto::Falla(why) })
                 .await;
             return informe;
         }
     };
-    let mut docencio = Docencio {
-        comando: with_address(&programa.comando, addr),
-        addr,
-        listener: None,
-        proceso: None,
-        conexion: None,
-        salida: Shared::default(),
-        pendiente: None,
-        anuncios: 0,
-    };
     let docencio = &mut docencio;
-    let start = "1 arranque y marco";
+    let before = "arrancado antes que Docencio: reintenta y se conecta";
+    let framed = "su pregunta llega enmarcada: 4 bytes big-endian y UTF-8";
     informe
-        .run(
-            "1.1",
-            start,
-            "arrancado antes que Docencio: reintenta y se conecta",
-            docencio.started_before_docencio(),
-        )
+        .run("1.1", start, before, docencio.started_before_docencio())
         .await;
     informe
-        .run(
-            "1.2",
-            start,
-            "su pregunta llega enmarcada: 4 bytes big-endian y UTF-8",
-            docencio.first_question(),
-        )
+        .run("1.2", start, framed, docencio.first_question())
         .await;
     let questions = "2 preguntas y respuestas";
+    let one_of_three = "pregunta una de las tres, con el texto exacto";
+    let shows = "muestra la respuesta que recibe";
+    let after_error = "sigue preguntando tras una respuesta Error:";
     informe
-        .run(
-            "2.1",
-            questions,
-            "pregunta una de las tres, con el texto exacto",
-            async { docencio.question_is_one_of_three() },
-        )
+        .run("2.1", questions, one_of_three, async {
+            docencio.question_is_one_of_three()
+        })
         .await;
     informe
-        .run(
-            "2.2",
-            questions,
-            "muestra la respuesta que recibe",
-            docencio.shows_the_answer(),
-        )
+        .run("2.2", questions, shows, docencio.shows_the_answer())
         .await;
     informe
         .run(
             "2.3",
             questions,
-            "sigue preguntando tras una respuesta Error:",
+            after_error,
             docencio.goes_on_after_an_error(),
         )
         .await;
     let reading = "3 lectura";
+    let one_write = "una respuesta y un anuncio en una misma escritura: muestra ambos";
+    let pieces = "una respuesta que llega en pedazos: la muestra entera y sigue";
     informe
         .run(
             "3.1",
             reading,
-            "una respuesta y un anuncio en una misma escritura: muestra ambos",
+            one_write,
             docencio.two_frames_in_one_write(),
         )
         .await;
     informe
-        .run(
-            "3.2",
-            reading,
-            "una respuesta que llega en pedazos: la muestra entera y sigue",
-            docencio.answer_in_pieces(),
-        )
+        .run("3.2", reading, pieces, docencio.answer_in_pieces())
         .await;
+    let closed = "Docencio cierra la conexión: se reconecta o termina, sin girar en vacío";
     informe
-        .run(
-            "4.1",
-            "4 cierre",
-            "Docencio cierra la conexión: se reconecta o termina, sin girar en vacío",
-            docencio.closed_connection(),
-        )
+        .run("4.1", "4 cierre", closed, docencio.closed_connection())
         .await;
     docencio.proceso = None;
     informe
@@ -186,6 +143,25 @@ macro_rules! or_fail {
 }
 
 impl Docencio {
+    /// aula as `programa`'s Docencio. The address is fixed first (a free
+    /// port when 0) and left closed: the program starts before its
+    /// Docencio.
+    fn new(programa: &Programa) -> Result<Docencio, String> {
+        let addr = std::net::TcpListener::bind(programa.escuchar)
+            .and_then(|listener| listener.local_addr())
+            .map_err(|err| format!("no se pudo escuchar en {}: {err}", programa.escuchar))?;
+        Ok(Docencio {
+            comando: with_address(&programa.comando, addr),
+            addr,
+            listener: None,
+            proceso: None,
+            conexion: None,
+            salida: Shared::default(),
+            pendiente: None,
+            anuncios: 0,
+        })
+    }
+
     fn printed_since(&self, mark: u64) -> String {
         let salida = lock(&self.salida);
         let since = salida.since(mark);

@@ -311,16 +311,10 @@ pub async fn casos(url: &str, token: Option<&str>) -> Reporte {
         .run("1.4", routes, post, post_adds_one(cliente))
         .await;
     let errors = "2 errores HTTP";
-    let unknown = not_found_json(cliente, "/no-existe-esta-ruta");
+    let unknown = "ruta desconocida → 404 JSON, nunca HTML";
+    let unknown_case = not_found_json(cliente, "/no-existe-esta-ruta");
     let wrong = "método equivocado → 405 JSON con Allow";
-    informe
-        .run(
-            "2.1",
-            errors,
-            "ruta desconocida → 404 JSON, nunca HTML",
-            unknown,
-        )
-        .await;
+    informe.run("2.1", errors, unknown, unknown_case).await;
     informe
         .run("2.2", errors, wrong, wrong_method(cliente))
         .await;
@@ -328,27 +322,31 @@ pub async fn casos(url: &str, token: Option<&str>) -> Reporte {
     informe
         .run("3.1", "3 cuenta exacta", exact, exact_count(cliente))
         .await;
+    sala_section(&mut informe, cliente).await;
+    material_section(&mut informe, cliente).await;
+    informe
+}
+
+async fn sala_section(informe: &mut Reporte, cliente: &Cliente) {
     let (sala, sin) = (SALA.seccion, SALA.not_offered);
-    let offered = probe(&mut informe, cliente, &SALA).await;
+    let offered = probe(informe, cliente, &SALA).await;
     let empty = "POST /anuncios sin texto → 4xx JSON, nada anunciado";
+    let empty_case = only_if(offered, sin, empty_announcement(cliente));
     let nobody = not_found_json(cliente, "/estudiantes/verif-nadie-4bd1");
     let nobody_name = "GET /estudiantes/{nombre que no está} → 404 JSON";
-    informe
-        .run(
-            "4.2",
-            sala,
-            empty,
-            only_if(offered, sin, empty_announcement(cliente)),
-        )
-        .await;
+    informe.run("4.2", sala, empty, empty_case).await;
     informe
         .run("4.3", sala, nobody_name, only_if(offered, sin, nobody))
         .await;
+}
+
+async fn material_section(informe: &mut Reporte, cliente: &Cliente) {
     let (material, sin) = (MATERIAL.seccion, MATERIAL.not_offered);
-    let offered = probe(&mut informe, cliente, &MATERIAL).await;
+    let offered = probe(informe, cliente, &MATERIAL).await;
     let missing = not_found_json(cliente, "/material/verif-no-existe-4bd1.txt");
     let missing_name = "GET /material/{archivo que no está} → 404 JSON";
     let outside = "GET /material/..%2F..%2Fetc%2Fpasswd → rechazado, nunca el archivo";
+    let outside_case = only_if(offered, sin, outside_folder(cliente));
     informe
         .run(
             "5.2",
@@ -357,15 +355,7 @@ pub async fn casos(url: &str, token: Option<&str>) -> Reporte {
             only_if(offered, sin, missing),
         )
         .await;
-    informe
-        .run(
-            "5.3",
-            material,
-            outside,
-            only_if(offered, sin, outside_folder(cliente)),
-        )
-        .await;
-    informe
+    informe.run("5.3", material, outside, outside_case).await;
 }
 
 /// `GET path`, its JSON body checked.

@@ -14,13 +14,11 @@
 //! when no answer or push is waiting, so a student downloading a large file
 //! still gets its answers and chat at once.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
-use serde_json::json;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Semaphore};
 use tracing::{debug, info};
 
 use crate::api::{MaterialClient, ProfesorError, MAX_ENTREGA_BYTES};
@@ -29,7 +27,7 @@ use crate::archivos::check_nombre_archivo;
 use crate::archivos::trozos::{Trozo, CHUNK, UPLOAD_WINDOW};
 use crate::server::{BulkLane, FrameAnswer};
 use crate::telemetry::for_log;
-use crate::wire::mensaje::{Mensaje, MensajeError};
+use crate::wire::mensaje::{Bajando, Empuje, Fin, MensajeError, Recibido, Respuesta, Resultado};
 
 /// Transfer frames waiting for a client's socket (about 44 KiB each).
 const LANE_FRAMES: usize = 2;
@@ -81,7 +79,9 @@ pub struct MaterialSession {
     desk: MaterialDesk,
     lane: mpsc::Sender<Bytes>,
     lane_taken: Option<BulkLane>,
-    downloads: Arc<AtomicUsize>,
+    /// This connection's downloads under way: a permit each, given back
+    /// when its last chunk is sent or it fails, however it ends.
+    downloads: Arc<Semaphore>,
     upload: Option<Upload>,
 }
 
@@ -97,7 +97,11 @@ struct Upload {
 }
 
 fn error(operacion: &str, message: impl Into<String>) -> FrameAnswer {
-    FrameAnswer::Now(Mensaje::error(operacion, &MensajeError::Archivo(message.into())).to_frame())
+    FrameAnswer::Now(refused(operacion, message))
+}
+
+fn refused(operacion: &str, message: impl Into<String>) -> Respuesta {
+    Respuesta::error(operacion, &MensajeError::Archivo(message.into()))
 }
 
 fn said(error: ProfesorError) -> String {
@@ -114,7 +118,7 @@ impl MaterialSession {
             desk,
             lane,
             lane_taken: Some(lane_taken),
-            downloads: Arc::default(),
+            downloads: Arc::new(Semaphore::new(MAX_DOWNLOADS)),
             upload: None,
         }
     }
@@ -130,10 +134,9 @@ impl MaterialSession {
         };
         FrameAnswer::Later(Box::pin(async move {
             match client.list().await {
-                Ok(archivos) => Mensaje::ok("archivos", json!({ "archivos": archivos })),
-                Err(err) => Mensaje::error("archivos", &MensajeError::Archivo(said(err))),
+                Ok(archivos) => Resultado::Archivos { archivos }.into(),
+                Err(err) => refused("archivos", said(err)),
             }
-            .to_frame()
         }))
     }
 
@@ -146,48 +149,38 @@ impl MaterialSession {
         let Some(client) = self.desk.client.clone() else {
             return error("bajar", "este Docencio no tiene material");
         };
-        let downloads = self.downloads.clone();
-        if downloads.fetch_add(1, Ordering::AcqRel) >= MAX_DOWNLOADS {
-            downloads.fetch_sub(1, Ordering::AcqRel);
+        let Ok(download) = self.downloads.clone().try_acquire_owned() else {
             return error(
                 "bajar",
                 format!("ya hay {MAX_DOWNLOADS} descargas en curso en esta conexión"),
             );
-        }
+        };
         let lane = self.lane.clone();
         let turns = self.desk.turns.clone();
         FrameAnswer::Later(Box::pin(async move {
-            let turn = match tokio::time::timeout(TURN_WAIT, turns.acquire_owned()).await {
-                Ok(Ok(turn)) => turn,
-                _ => {
-                    downloads.fetch_sub(1, Ordering::AcqRel);
-                    return Mensaje::error(
-                        "bajar",
-                        &MensajeError::Archivo(format!(
-                            "Docencio ya sirve {DOWNLOADS_AT_ONCE} descargas: intenta en un momento"
-                        )),
-                    )
-                    .to_frame();
-                }
+            let Ok(Ok(turn)) = tokio::time::timeout(TURN_WAIT, turns.acquire_owned()).await else {
+                return refused(
+                    "bajar",
+                    format!(
+                        "Docencio ya sirve {DOWNLOADS_AT_ONCE} descargas: intenta en un momento"
+                    ),
+                );
             };
             let descarga = match client.open(&nombre, desde).await {
                 Ok(descarga) => descarga,
-                Err(err) => {
-                    downloads.fetch_sub(1, Ordering::AcqRel);
-                    return Mensaje::error("bajar", &MensajeError::Archivo(said(err))).to_frame();
-                }
+                Err(err) => return refused("bajar", said(err)),
             };
-            let answer = Mensaje::ok(
-                "bajar",
-                json!({"nombre": nombre, "tamano": descarga.tamano, "sha256": descarga.sha256, "desde": desde}),
-            )
-            .to_frame();
+            let answer = Resultado::Bajar(Bajando {
+                nombre,
+                tamano: descarga.tamano,
+                sha256: descarga.sha256.clone(),
+                desde,
+            });
             tokio::spawn(async move {
                 send_chunks(descarga, desde, lane).await;
-                downloads.fetch_sub(1, Ordering::AcqRel);
-                drop(turn);
+                drop((download, turn));
             });
-            answer
+            answer.into()
         }))
     }
 
@@ -201,7 +194,7 @@ impl MaterialSession {
         sha256: String,
     ) -> FrameAnswer {
         let Some(estudiante) = estudiante else {
-            return FrameAnswer::Now(Mensaje::error("subir", &MensajeError::NotNamed).to_frame());
+            return FrameAnswer::Now(Respuesta::error("subir", &MensajeError::NotNamed));
         };
         if check_nombre_archivo(estudiante).is_err() {
             return error(
@@ -265,7 +258,7 @@ impl MaterialSession {
             return FrameAnswer::Later(Box::pin(finished("subir", upload.done, 0)));
         }
         self.upload = Some(upload);
-        FrameAnswer::Now(Mensaje::ok("subir", json!({"nombre": nombre, "recibido": 0})).to_frame())
+        FrameAnswer::Now(Resultado::Subir(Recibido::en_curso(0, Some(nombre))).into())
     }
 
     /// `trozo`: the next chunk of the hand-in under way.
@@ -328,13 +321,9 @@ impl MaterialSession {
         if next < upload.tamano {
             return FrameAnswer::Later(Box::pin(async move {
                 match acked.await {
-                    Ok(()) => Mensaje::ok("trozo", json!({"recibido": next})),
-                    Err(_) => Mensaje::error(
-                        "trozo",
-                        &MensajeError::Archivo("la entrega se cortó".into()),
-                    ),
+                    Ok(()) => Resultado::Trozo(Recibido::en_curso(next, None)).into(),
+                    Err(_) => refused("trozo", "la entrega se cortó"),
                 }
-                .to_frame()
             }));
         }
         // The last one: the body ends, and Profesor's verdict is the answer.
@@ -351,16 +340,18 @@ async fn finished(
     operacion: &'static str,
     done: oneshot::Receiver<Result<crate::api::Entrega, String>>,
     recibido: u64,
-) -> Bytes {
-    match done.await {
-        Ok(Ok(entrega)) => Mensaje::ok(
-            operacion,
-            json!({"recibido": recibido, "completo": true, "nombre": entrega.archivo.nombre, "sha256": entrega.archivo.sha256}),
-        ),
-        Ok(Err(why)) => Mensaje::error(operacion, &MensajeError::Archivo(why)),
-        Err(_) => Mensaje::error(operacion, &MensajeError::Archivo("la entrega se cortó".into())),
+) -> Respuesta {
+    let entrega = match done.await {
+        Ok(Ok(entrega)) => entrega,
+        Ok(Err(why)) => return refused(operacion, why),
+        Err(_) => return refused(operacion, "la entrega se cortó"),
+    };
+    let recibido = Recibido::completo(entrega.archivo.nombre, recibido, entrega.archivo.sha256);
+    match operacion {
+        "subir" => Resultado::Subir(recibido),
+        _ => Resultado::Trozo(recibido),
     }
-    .to_frame()
+    .into()
 }
 
 /// Sends the file's bytes from `desde` as `trozo` pushes of [`CHUNK`]
@@ -370,9 +361,8 @@ async fn send_chunks(descarga: crate::api::Descarga, desde: u64, lane: mpsc::Sen
     let mut body = descarga.response.bytes_stream();
     let mut pending = BytesMut::new();
     let mut offset = desde;
-    let chunk_frame = |offset: u64, bytes: &[u8]| {
-        Mensaje::push("trozo", json!(Trozo::new(&nombre, offset, bytes))).to_frame()
-    };
+    let chunk_frame =
+        |offset: u64, bytes: &[u8]| Empuje::Trozo(Trozo::new(&nombre, offset, bytes)).to_frame();
     let mut failure = None;
     loop {
         match body.next().await {
@@ -406,8 +396,16 @@ async fn send_chunks(descarga: crate::api::Descarga, desde: u64, lane: mpsc::Sen
         ));
     }
     let fin = match failure {
-        None => json!({"nombre": nombre, "tamano": descarga.tamano, "sha256": descarga.sha256}),
-        Some(error) => json!({"nombre": nombre, "error": error, "recibido": offset}),
+        None => Fin::Entero {
+            nombre,
+            tamano: descarga.tamano,
+            sha256: descarga.sha256,
+        },
+        Some(error) => Fin::Cortado {
+            nombre,
+            error,
+            recibido: offset,
+        },
     };
-    let _ = lane.send(Mensaje::push("fin", fin).to_frame()).await;
+    let _ = lane.send(Empuje::Fin(fin).to_frame()).await;
 }

@@ -7,18 +7,24 @@
 //! whose rules are in [`delivery`]), keeping what it still owes Profesor on
 //! disk ([`ledger`]).
 //!
+//! Every student is in the sala ([`sala`]: who is named, pushes), and what
+//! it asks besides questions is answered by its [`session`]; chat goes out
+//! to the other Docencios through the [`relay`], and theirs and Profesor's
+//! announcements come in through the [`follower`] of Profesor's events.
+//!
 //! Docencio's counting rule lives here, in [`Docencio::delivered`]: a
 //! forwarded question (`Tarea`, `Pregunta Dificil`) whose student got a real
 //! answer is counted; `Contenido` and `Error: ...` answers are not.
 
-pub mod anuncios;
 pub mod args;
 pub mod delivery;
+pub mod follower;
 pub mod ledger;
 pub mod material;
 pub mod notifier;
+pub mod relay;
 pub mod sala;
-pub mod sala_relay;
+pub mod session;
 pub mod tareo_link;
 
 use std::future::Future;
@@ -39,10 +45,12 @@ use crate::server::{serve, ClientSession, Delivered, PendingAnswer, Responder, S
 use crate::sqlite_file::OpenError;
 use crate::telemetry::QuestionId;
 use crate::wire::texts::{CONTENIDO_ANSWER, ERROR_PREFIX, RELAYED_PREFIX};
-use crate::wire::{Answer, Question, Refusal, DEFAULT_TAREO_ADDR};
+use crate::wire::{Answer, Question, QuestionError, DEFAULT_TAREO_ADDR};
 use ledger::Ledger;
+use material::{MaterialDesk, MaterialSession};
 use notifier::Notifier;
 use sala::Sala;
+use session::StudentSession;
 use tareo_link::TareoLink;
 
 /// Why Docencio could not start or stopped.
@@ -143,21 +151,19 @@ pub async fn run(
         &background,
     );
     let run = counters.run_label();
-    let sala = Arc::new(Sala::new(
-        sala_relay::start(
-            profesor.clone(),
-            run.clone(),
-            stop_background.clone(),
-            &background,
-        ),
-        counters.clone(),
-        material::MaterialDesk::new(crate::api::MaterialClient::new(
-            &config.profesor_url,
-            config.token.as_deref(),
-            config.answer_timeout,
-        )?),
-    ));
-    background.spawn(anuncios::follow(
+    let relay = relay::start(
+        profesor.clone(),
+        run.clone(),
+        stop_background.clone(),
+        &background,
+    );
+    let sala = Arc::new(Sala::new(relay, counters.clone()));
+    let desk = MaterialDesk::new(crate::api::MaterialClient::new(
+        &config.profesor_url,
+        config.token.as_deref(),
+        config.answer_timeout,
+    )?);
+    background.spawn(follower::follow(
         profesor.replica_urls(),
         run,
         counters.started_ms(),
@@ -188,6 +194,7 @@ pub async fn run(
         notifier,
         counters,
         sala,
+        desk,
     });
     let served = serve(listener, docencio, config.limits, stop_serving).await;
     stop_background.cancel();
@@ -207,6 +214,8 @@ struct Docencio {
     notifier: Arc<Notifier>,
     counters: Arc<RoleCounters>,
     sala: Arc<Sala>,
+    /// Where every session's material comes from.
+    desk: MaterialDesk,
 }
 
 impl Responder for Docencio {
@@ -217,7 +226,8 @@ impl Responder for Docencio {
     /// Every student is in the sala: announcements reach it, and its
     /// mensajes (chat) are the sala's.
     fn open_session(&self, _peer: std::net::SocketAddr) -> Option<Box<dyn ClientSession>> {
-        Some(Box::new(self.sala.join()))
+        let material = MaterialSession::new(self.desk.clone());
+        Some(Box::new(StudentSession::new(self.sala.join(), material)))
     }
 
     fn answer(&self, _id: QuestionId, question: Question) -> PendingAnswer {
@@ -251,9 +261,11 @@ fn is_counted(answer: &Delivered) -> bool {
 /// Wraps Tareo's answer for the student. An `Error: ...` from Tareo (for
 /// example Profesor down) is passed on as it is. The notebook's Tareo pads
 /// its answers with a space; it is trimmed.
-fn relay(from_tareo: Result<String, Refusal>) -> Answer {
+fn relay(from_tareo: Result<String, QuestionError>) -> Answer {
     match from_tareo {
-        Ok(text) if text.starts_with(ERROR_PREFIX) => Answer::Refused(Refusal::Downstream(text)),
+        Ok(text) if text.starts_with(ERROR_PREFIX) => {
+            Answer::Refused(QuestionError::Downstream(text))
+        }
         Ok(text) => Answer::Real(format!("{RELAYED_PREFIX}{}", text.trim()).into()),
         Err(refusal) => Answer::Refused(refusal),
     }
@@ -294,9 +306,9 @@ mod tests {
         let text = "Error: Profesor no está disponible (x)".to_owned();
         assert_eq!(
             relay(Ok(text.clone())),
-            Answer::Refused(Refusal::Downstream(text))
+            Answer::Refused(QuestionError::Downstream(text))
         );
-        let down = Refusal::Unavailable {
+        let down = QuestionError::Unavailable {
             peer: Peer::Tareo,
             detail: "x".into(),
         };

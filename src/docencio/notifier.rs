@@ -24,9 +24,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
-use super::delivery::{Delivery, Failed};
+use super::delivery::{Delivery, Failed, Replied};
 use super::ledger::{Ledger, Notice};
-use crate::api::{ProfesorClient, ProfesorError};
+use crate::api::{CountReply, ProfesorClient, ProfesorError};
 use crate::question_line;
 use crate::telemetry::{self, for_log, LogBudget, QuestionId};
 
@@ -193,19 +193,7 @@ impl Notifier {
                 Ok(reply) => {
                     in_flight_names = None;
                     let replied = rules.replied(&notice, reply.total.is_some(), sent_at);
-                    self.ledger.acknowledged(replied.counted);
-                    if replied.counted < notice.cantidad {
-                        // The rest are owed again, ahead of the named ones.
-                        self.lock_names().forget(self.pending());
-                    }
-                    if replied.recovered {
-                        info!("Profesor vuelve a responder en {}", profesor.base_url());
-                    }
-                    question_line!(
-                        info,
-                        "Contador de preguntas actualizado: {}",
-                        for_log(&reply.texto)
-                    );
+                    self.counted(profesor, &notice, &replied, &reply);
                 }
                 Err(err) => match rules.failed(&notice, &err) {
                     Failed::Abandon => {
@@ -217,26 +205,10 @@ impl Notifier {
                         self.abandon();
                     }
                     Failed::Retry { delay, log } => {
-                        if log && matches!(err, ProfesorError::Status(401 | 403)) {
-                            warn!(
-                                "Profesor en {} rechaza los avisos ({err}): pide un token y este Docencio no tiene el suyo (--token / AULA_TOKEN); {} avisos pendientes esperan",
-                                profesor.base_url(),
-                                self.pending()
-                            );
-                        } else if log && !clock.stopping() {
-                            warn!(
-                                "Error al conectar con el profesor en {} ({err}); {} avisos pendientes, reintentando",
-                                profesor.base_url(),
-                                self.pending()
-                            );
-                        } else if log {
-                            // The line at the end says what was left.
-                            info!(
-                                "Profesor no responde en {} ({err}); se reintenta mientras Docencio se detiene",
-                                profesor.base_url()
-                            );
-                        }
                         let stopping = clock.stopping();
+                        if log {
+                            self.say_failed(profesor, &err, stopping);
+                        }
                         tokio::select! {
                             () = tokio::time::sleep(delay) => {}
                             () = clock.expired() => return self.say_what_is_left(),
@@ -246,6 +218,52 @@ impl Notifier {
                     }
                 },
             }
+        }
+    }
+
+    /// Profesor took `notice` and counted `replied.counted` of it.
+    fn counted(
+        &self,
+        profesor: &ProfesorClient,
+        notice: &Notice,
+        replied: &Replied,
+        reply: &CountReply,
+    ) {
+        self.ledger.acknowledged(replied.counted);
+        if replied.counted < notice.cantidad {
+            // The rest are owed again, ahead of the named ones.
+            self.lock_names().forget(self.pending());
+        }
+        if replied.recovered {
+            info!("Profesor vuelve a responder en {}", profesor.base_url());
+        }
+        question_line!(
+            info,
+            "Contador de preguntas actualizado: {}",
+            for_log(&reply.texto)
+        );
+    }
+
+    /// Says that a notice failed with `err` and will be tried again.
+    fn say_failed(&self, profesor: &ProfesorClient, err: &ProfesorError, stopping: bool) {
+        if matches!(err, ProfesorError::Status(401 | 403)) {
+            warn!(
+                "Profesor en {} rechaza los avisos ({err}): pide un token y este Docencio no tiene el suyo (--token / AULA_TOKEN); {} avisos pendientes esperan",
+                profesor.base_url(),
+                self.pending()
+            );
+        } else if !stopping {
+            warn!(
+                "Error al conectar con el profesor en {} ({err}); {} avisos pendientes, reintentando",
+                profesor.base_url(),
+                self.pending()
+            );
+        } else {
+            // The line at the end says what was left.
+            info!(
+                "Profesor no responde en {} ({err}); se reintenta mientras Docencio se detiene",
+                profesor.base_url()
+            );
         }
     }
 

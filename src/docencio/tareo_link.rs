@@ -51,7 +51,9 @@ use crate::retry;
 use crate::role_counters::RoleCounters;
 use crate::telemetry::QuestionId;
 use crate::wire::codec::DEFAULT_MAX_FRAME;
-use crate::wire::{describe_io_error, split_framed, Buffers, FrameWriter, Peer, Question, Refusal};
+use crate::wire::{
+    describe_io_error, split_framed, Buffers, FrameWriter, Peer, Question, QuestionError,
+};
 
 /// Questions on the wire at once on one connection. Kept below Tareo's
 /// default per-connection limit (256) so Tareo never stops reading us while
@@ -207,20 +209,20 @@ struct Request {
     deadline: Instant,
     /// Already asked once on a connection that was lost before answering.
     retried: bool,
-    reply: oneshot::Sender<Result<String, Refusal>>,
+    reply: oneshot::Sender<Result<String, QuestionError>>,
     /// Counts it in the lane that has it.
     in_flight: InFlight,
 }
 
 impl Request {
-    fn answer(self, result: Result<String, Refusal>) {
+    fn answer(self, result: Result<String, QuestionError>) {
         // The student may have left meanwhile; nobody to tell then.
         let _ = self.reply.send(result);
     }
 }
 
-fn unavailable(detail: impl Into<String>) -> Refusal {
-    Refusal::Unavailable {
+fn unavailable(detail: impl Into<String>) -> QuestionError {
+    QuestionError::Unavailable {
         peer: Peer::Tareo,
         detail: detail.into(),
     }
@@ -312,7 +314,7 @@ impl TareoLink {
 
     /// Asks Tareo `question`; returns its answer text as sent, or the reason
     /// there is none. Never waits longer than the answer timeout.
-    pub async fn ask(&self, question: Question) -> Result<String, Refusal> {
+    pub async fn ask(&self, question: Question) -> Result<String, QuestionError> {
         let deadline = Instant::now() + self.answer_timeout;
         let (reply, answer) = oneshot::channel();
         let lane = &self.lanes.handles[self.lanes.for_new_question(question)];
@@ -393,128 +395,172 @@ impl Lane {
         let mut connected_before = false;
         loop {
             // A side lane connects only when it has something to ask.
-            if self.on_demand && self.carried.is_empty() {
-                tokio::select! {
-                    biased;
-                    () = self.shutdown.cancelled() => return,
-                    request = self.requests.recv() => match request {
-                        Some(request) => self.carried.push(request),
-                        None => return,
-                    },
-                }
+            if self.on_demand && self.carried.is_empty() && !self.wait_for_a_question().await {
+                return;
             }
-            // Questions asked meanwhile wait in the queue: on loopback a
-            // connection takes microseconds, and the first students of a
-            // class must not get an error just for being quick. Connecting
-            // is bounded by the answer timeout, so nobody waits longer.
-            let connected = tokio::select! {
-                biased;
-                () = self.shutdown.cancelled() => return,
-                result = timeout(self.answer_timeout, TcpStream::connect(&self.addr)) => result,
-            };
-            // Connecting to a port of this host nobody listens on can, once
-            // in many thousand tries, connect the socket to itself (TCP
-            // simultaneous open): every question would come back as its
-            // own answer. That is no Tareo.
-            let connected = match connected {
-                Ok(Ok(stream)) if is_self_connected(&stream) => Ok(Err(std::io::Error::new(
-                    std::io::ErrorKind::ConnectionRefused,
-                    "conexión consigo misma: nadie escucha en ese puerto",
-                ))),
-                other => other,
-            };
-            let error = match connected {
-                Ok(Ok(stream)) => {
+            let error = match self.connect().await {
+                None => return,
+                Some(Ok(stream)) => {
                     backoff = retry::backoff_up_to(LINK_RETRY_CAP);
                     failures = 0;
                     if connected_before && !self.on_demand {
                         self.counters.reconnected();
                     }
                     connected_before = true;
-                    let local = stream
-                        .local_addr()
-                        .map_or_else(|_| "?".to_owned(), |addr| addr.to_string());
-                    if self.on_demand {
-                        info!(
-                            "Conexión aparte con Tareo en {} para las preguntas de Tarea mientras la compartida espera (desde {local})",
-                            self.addr
-                        );
-                    } else {
-                        info!(
-                            "Cliente conectado exitosamente a Tareo en {} (conexión {}, desde {local})",
-                            self.addr, self.number
-                        );
+                    if self.serve(stream).await {
+                        continue;
                     }
-                    self.set_up(true);
-                    let end = self.session(stream).await;
-                    self.set_up(false);
-                    match end {
-                        SessionEnd::Shutdown => return,
-                        SessionEnd::Idle => {
-                            debug!(
-                                "Conexión aparte con Tareo en {} cerrada: sin preguntas en {SIDE_LANE_IDLE:?}",
-                                self.addr
-                            );
-                            continue;
-                        }
-                        SessionEnd::Lost(reason) => {
-                            if self.stopping_with_the_class().await {
-                                if reason.starts_with(SILENT) {
-                                    warn!("Tareo dejó de responder mientras Docencio se detiene ({reason})");
-                                } else {
-                                    info!("Conexión con Tareo cerrada mientras Docencio se detiene ({reason})");
-                                }
-                                self.refuse_until_shutdown("Docencio se está deteniendo")
-                                    .await;
-                                return;
-                            }
-                            warn!("Conexión con Tareo perdida ({reason}); reconectando");
-                            continue;
-                        }
-                    }
+                    return;
                 }
-                Ok(Err(err)) => describe_io_error(&err),
-                Err(_) => format!("sin respuesta en {:?}", self.answer_timeout),
+                Some(Err(error)) => error,
             };
-            for request in std::mem::take(&mut self.carried) {
-                if let Err(request) = self.pass_on(request) {
-                    request.answer(Err(unavailable(format!("{}: {error}", self.addr))));
-                }
-            }
-            if self.serving_stopped.is_cancelled() {
-                debug!(
-                    "Tareo no responde en {} mientras Docencio se detiene ({error})",
-                    self.addr
-                );
-                self.refuse_until_shutdown("Docencio se está deteniendo")
-                    .await;
+            failures += 1;
+            if !self
+                .wait_after_failure(&error, failures, &mut backoff)
+                .await
+            {
                 return;
             }
-            failures += 1;
-            let delay = backoff.next().unwrap_or(retry::MAX_RETRY_DELAY);
-            if retry::worth_reporting(failures) {
-                warn!(
-                    "Esperando a Tareo en {} ({error}); reintentando cada {:?} como máximo",
-                    self.addr, LINK_RETRY_CAP
-                );
-            } else {
+        }
+    }
+
+    /// A side lane's wait for a question to connect for; false when the
+    /// lane stops instead.
+    async fn wait_for_a_question(&mut self) -> bool {
+        tokio::select! {
+            biased;
+            () = self.shutdown.cancelled() => false,
+            request = self.requests.recv() => match request {
+                Some(request) => {
+                    self.carried.push(request);
+                    true
+                }
+                None => false,
+            },
+        }
+    }
+
+    /// A connection to Tareo, or why there is none; `None` on shutdown.
+    async fn connect(&self) -> Option<Result<TcpStream, String>> {
+        // Questions asked meanwhile wait in the queue: on loopback a
+        // connection takes microseconds, and the first students of a
+        // class must not get an error just for being quick. Connecting is
+        // bounded by the answer timeout, so nobody waits longer.
+        let connected = tokio::select! {
+            biased;
+            () = self.shutdown.cancelled() => return None,
+            result = timeout(self.answer_timeout, TcpStream::connect(&self.addr)) => result,
+        };
+        Some(match connected {
+            // Connecting to a port of this host nobody listens on can, once
+            // in many thousand tries, connect the socket to itself (TCP
+            // simultaneous open): every question would come back as its
+            // own answer. That is no Tareo.
+            Ok(Ok(stream)) if is_self_connected(&stream) => {
+                Err(describe_io_error(&std::io::Error::new(
+                    std::io::ErrorKind::ConnectionRefused,
+                    "conexión consigo misma: nadie escucha en ese puerto",
+                )))
+            }
+            Ok(Ok(stream)) => Ok(stream),
+            Ok(Err(err)) => Err(describe_io_error(&err)),
+            Err(_) => Err(format!("sin respuesta en {:?}", self.answer_timeout)),
+        })
+    }
+
+    /// Serves questions on `stream` until it ends; false when the lane
+    /// stops with it.
+    async fn serve(&mut self, stream: TcpStream) -> bool {
+        let local = stream
+            .local_addr()
+            .map_or_else(|_| "?".to_owned(), |addr| addr.to_string());
+        if self.on_demand {
+            info!(
+                "Conexión aparte con Tareo en {} para las preguntas de Tarea mientras la compartida espera (desde {local})",
+                self.addr
+            );
+        } else {
+            info!(
+                "Cliente conectado exitosamente a Tareo en {} (conexión {}, desde {local})",
+                self.addr, self.number
+            );
+        }
+        self.set_up(true);
+        let end = self.session(stream).await;
+        self.set_up(false);
+        match end {
+            SessionEnd::Shutdown => false,
+            SessionEnd::Idle => {
                 debug!(
-                    "Tareo sigue sin responder en {} ({error}); reintento en {delay:?}",
+                    "Conexión aparte con Tareo en {} cerrada: sin preguntas en {SIDE_LANE_IDLE:?}",
                     self.addr
                 );
+                true
             }
-            let pause = sleep(delay);
-            tokio::pin!(pause);
-            loop {
-                tokio::select! {
-                    biased;
-                    () = self.shutdown.cancelled() => return,
-                    () = &mut pause => break,
-                    Some(request) = self.requests.recv() => {
-                        // Another Tareo may answer it; else the student is told.
-                        if let Err(request) = self.pass_on(request) {
-                            request.answer(Err(unavailable(format!("{}: {error}; reintentando", self.addr))));
-                        }
+            SessionEnd::Lost(reason) if self.stopping_with_the_class().await => {
+                if reason.starts_with(SILENT) {
+                    warn!("Tareo dejó de responder mientras Docencio se detiene ({reason})");
+                } else {
+                    info!("Conexión con Tareo cerrada mientras Docencio se detiene ({reason})");
+                }
+                self.refuse_until_shutdown("Docencio se está deteniendo")
+                    .await;
+                false
+            }
+            SessionEnd::Lost(reason) => {
+                warn!("Conexión con Tareo perdida ({reason}); reconectando");
+                true
+            }
+        }
+    }
+
+    /// After a failed connection (`error`, the `failures`th in a row):
+    /// what was carried goes to another Tareo or is refused, and the lane
+    /// waits (refusing or passing on what comes meanwhile) before trying
+    /// again; false when the lane stops instead.
+    async fn wait_after_failure(
+        &mut self,
+        error: &str,
+        failures: u64,
+        backoff: &mut impl Iterator<Item = Duration>,
+    ) -> bool {
+        for request in std::mem::take(&mut self.carried) {
+            if let Err(request) = self.pass_on(request) {
+                request.answer(Err(unavailable(format!("{}: {error}", self.addr))));
+            }
+        }
+        if self.serving_stopped.is_cancelled() {
+            debug!(
+                "Tareo no responde en {} mientras Docencio se detiene ({error})",
+                self.addr
+            );
+            self.refuse_until_shutdown("Docencio se está deteniendo")
+                .await;
+            return false;
+        }
+        let delay = backoff.next().unwrap_or(retry::MAX_RETRY_DELAY);
+        if retry::worth_reporting(failures) {
+            warn!(
+                "Esperando a Tareo en {} ({error}); reintentando cada {:?} como máximo",
+                self.addr, LINK_RETRY_CAP
+            );
+        } else {
+            debug!(
+                "Tareo sigue sin responder en {} ({error}); reintento en {delay:?}",
+                self.addr
+            );
+        }
+        let pause = sleep(delay);
+        tokio::pin!(pause);
+        loop {
+            tokio::select! {
+                biased;
+                () = self.shutdown.cancelled() => return false,
+                () = &mut pause => return true,
+                Some(request) = self.requests.recv() => {
+                    // Another Tareo may answer it; else the student is told.
+                    if let Err(request) = self.pass_on(request) {
+                        request.answer(Err(unavailable(format!("{}: {error}; reintentando", self.addr))));
                     }
                 }
             }
@@ -623,16 +669,7 @@ impl Lane {
                     Err(end) => break end,
                 }
             }
-            // With other Tareos to ask, a silent one is given up at half
-            // the answer time, so its questions still have time elsewhere
-            // (a question already asked again has no time left to spare).
-            let patience = match waiting.front() {
-                Some(request) if !request.retried && self.has_other_tareos() => {
-                    self.answer_timeout / 2
-                }
-                _ => Duration::ZERO,
-            };
-            let oldest = waiting.front().map(|request| request.deadline - patience);
+            let (oldest, patience) = self.give_up_at(&waiting);
             tokio::select! {
                 biased;
                 frame = answers.next() => match frame {
@@ -665,21 +702,41 @@ impl Lane {
             }
         };
         if let SessionEnd::Lost(reason) = &end {
-            let now = Instant::now();
-            for mut request in waiting.drain(..) {
-                if request.retried || request.deadline <= now || request.reply.is_closed() {
-                    request.answer(Err(unavailable(reason.clone())));
-                } else {
-                    // Asked again (once): on another Tareo that is up, or
-                    // else on this lane's next connection.
-                    request.retried = true;
-                    if let Err(request) = self.pass_on(request) {
-                        self.carried.push(request);
-                    }
+            self.ask_again(waiting, reason);
+        }
+        end
+    }
+
+    /// The questions a lost connection left unanswered: each asked again
+    /// (once) on another Tareo that is up, or else on this lane's next
+    /// connection; one already asked twice, out of time, or that nobody
+    /// waits for any more is answered with `reason`.
+    fn ask_again(&mut self, waiting: VecDeque<Request>, reason: &str) {
+        let now = Instant::now();
+        for mut request in waiting {
+            if request.retried || request.deadline <= now || request.reply.is_closed() {
+                request.answer(Err(unavailable(reason)));
+            } else {
+                request.retried = true;
+                if let Err(request) = self.pass_on(request) {
+                    self.carried.push(request);
                 }
             }
         }
-        end
+    }
+
+    /// When the oldest question waiting is given up on. With other Tareos
+    /// to ask, a silent one is given up at half the answer time, so its
+    /// questions still have time elsewhere (a question already asked again
+    /// has no time left to spare). Returns that instant and the patience
+    /// taken off its deadline.
+    fn give_up_at(&self, waiting: &VecDeque<Request>) -> (Option<Instant>, Duration) {
+        let patience = match waiting.front() {
+            Some(request) if !request.retried && self.has_other_tareos() => self.answer_timeout / 2,
+            _ => Duration::ZERO,
+        };
+        let oldest = waiting.front().map(|request| request.deadline - patience);
+        (oldest, patience)
     }
 
     /// Writes `batch` in one flush, adding each question to `waiting` in
@@ -743,7 +800,7 @@ enum SessionEnd {
     Idle,
 }
 
-fn decode(body: Bytes) -> Result<String, Refusal> {
+fn decode(body: Bytes) -> Result<String, QuestionError> {
     String::from_utf8(body.to_vec())
         .map_err(|_| unavailable("Tareo respondió algo que no es texto UTF-8"))
 }

@@ -13,29 +13,25 @@
 use std::io::{IsTerminal, Read};
 use std::path::{Path, PathBuf};
 
-use bytes::Bytes;
-use futures::{SinkExt, StreamExt};
-use serde_json::{json, Value};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
 
+use super::conexion::{ignore, unexpected, Conexion, ConexionError};
 use crate::api::Archivo;
 use crate::archivos::carpeta::hex;
 use crate::archivos::check_nombre_archivo;
 use crate::archivos::trozos::{Trozo, CHUNK, UPLOAD_WINDOW};
-use crate::wire::mensaje::{is_mensaje, Estado, Mensaje};
-use crate::wire::{describe_io_error, split_framed, Buffers, FrameReader, FrameWriter};
+use crate::wire::mensaje::{
+    Bajando, Completo, Empuje, Fin, Incoming, Nombre, Pedido, Recibido, Resultado,
+};
+use crate::wire::Buffers;
 
 /// What went wrong with a file.
 #[derive(Debug, thiserror::Error)]
 pub enum ArchivoError {
-    #[error("no se pudo conectar con Docencio en {addr}: {why}")]
-    Connect { addr: String, why: String },
-    #[error("se perdió la conexión con Docencio: {0}")]
-    Lost(String),
-    #[error("Docencio respondió: {0}")]
-    Refused(String),
+    #[error(transparent)]
+    Conexion(#[from] ConexionError),
     #[error("{0}")]
     Local(String),
 }
@@ -44,99 +40,22 @@ fn local(what: &str, path: &Path, err: std::io::Error) -> ArchivoError {
     ArchivoError::Local(format!("{what} {}: {err}", path.display()))
 }
 
-/// A connection to Docencio speaking mensajes.
-pub struct Conexion {
-    frames: FrameReader,
-    sender: FrameWriter,
+/// Docencio said no, or sent what the download cannot take.
+fn refused(why: impl Into<String>) -> ArchivoError {
+    ArchivoError::Conexion(ConexionError::Refused(why.into()))
 }
 
-fn request(operacion: &str, data: Value) -> Bytes {
-    Mensaje {
-        operacion: operacion.to_owned(),
-        data,
-        estado: None,
-    }
-    .to_frame()
-}
-
-impl Conexion {
-    pub async fn open(addr: &str) -> Result<Self, ArchivoError> {
-        let stream = TcpStream::connect(addr)
-            .await
-            .map_err(|err| ArchivoError::Connect {
-                addr: addr.to_owned(),
-                why: describe_io_error(&err),
-            })?;
-        let (frames, sender) = split_framed(stream, 1 << 20, Buffers::Link);
-        Ok(Conexion { frames, sender })
-    }
-
-    async fn send(&mut self, frame: Bytes) -> Result<(), ArchivoError> {
-        self.sender
-            .send(frame)
-            .await
-            .map_err(|err| ArchivoError::Lost(describe_io_error(&err)))
-    }
-
-    /// The next mensaje (pushes included); plain-text frames (an
-    /// announcement to a student that never spoke) are skipped.
-    async fn next(&mut self) -> Result<Mensaje, ArchivoError> {
-        loop {
-            let body = match self.frames.next().await {
-                Some(Ok(body)) => body,
-                Some(Err(err)) => return Err(ArchivoError::Lost(describe_io_error(&err))),
-                None => return Err(ArchivoError::Lost("Docencio cerró la conexión".into())),
-            };
-            if !is_mensaje(&body) {
-                continue;
-            }
-            if let Ok(mensaje) = serde_json::from_slice::<Mensaje>(&body) {
-                return Ok(mensaje);
-            }
-        }
-    }
-
-    /// Sends a request and waits for its answer; pushes meanwhile are
-    /// given to `push`.
-    async fn ask(
-        &mut self,
-        operacion: &str,
-        data: Value,
-        push: &mut (dyn FnMut(Mensaje) -> Result<(), ArchivoError> + Send),
-    ) -> Result<Value, ArchivoError> {
-        self.send(request(operacion, data)).await?;
-        self.answer(push).await
-    }
-
-    async fn answer(
-        &mut self,
-        push: &mut (dyn FnMut(Mensaje) -> Result<(), ArchivoError> + Send),
-    ) -> Result<Value, ArchivoError> {
-        loop {
-            let mensaje = self.next().await?;
-            match mensaje.estado {
-                None => push(mensaje)?,
-                Some(Estado::Ok) => return Ok(mensaje.data),
-                Some(Estado::Error) => {
-                    return Err(ArchivoError::Refused(
-                        mensaje.data.as_str().unwrap_or_default().to_owned(),
-                    ))
-                }
-            }
-        }
-    }
-}
-
-fn ignore(_: Mensaje) -> Result<(), ArchivoError> {
-    Ok(())
+async fn open(addr: &str) -> Result<Conexion, ArchivoError> {
+    Ok(Conexion::open(addr, Buffers::Link).await?)
 }
 
 /// The course's material, as Docencio at `addr` lists it.
 pub async fn list(addr: &str) -> Result<Vec<Archivo>, ArchivoError> {
-    let mut conexion = Conexion::open(addr).await?;
-    let data = conexion.ask("archivos", Value::Null, &mut ignore).await?;
-    serde_json::from_value(data["archivos"].clone())
-        .map_err(|err| ArchivoError::Refused(format!("lista ilegible: {err}")))
+    let mut conexion = open(addr).await?;
+    match conexion.ask(&Pedido::Archivos, &mut ignore).await? {
+        Resultado::Archivos { archivos } => Ok(archivos),
+        other => Err(unexpected("archivos", &other).into()),
+    }
 }
 
 /// The list as a person reads it.
@@ -175,95 +94,133 @@ pub async fn download(
     let final_path = dir.join(&nombre);
     let partial_path = dir.join(format!("{nombre}.parte"));
     // What is already here, and its hash so far.
-    let (desde, mut hasher) = {
+    let (desde, hasher) = {
         let partial_path = partial_path.clone();
         tokio::task::spawn_blocking(move || hash_prefix(&partial_path))
             .await
             .map_err(|err| ArchivoError::Local(err.to_string()))??
     };
-    let mut conexion = Conexion::open(addr).await?;
-    let data = conexion
-        .ask(
-            "bajar",
-            json!({"nombre": nombre, "desde": desde}),
-            &mut ignore,
-        )
-        .await?;
-    let tamano = data["tamano"].as_u64().unwrap_or(0);
-    let sha256 = data["sha256"].as_str().unwrap_or_default().to_owned();
-    let mut file = tokio::fs::OpenOptions::new()
+    let mut conexion = open(addr).await?;
+    let pedido = Pedido::Bajar {
+        nombre: nombre.clone(),
+        desde,
+    };
+    let bajando = match conexion.ask(&pedido, &mut ignore).await? {
+        Resultado::Bajar(bajando) => bajando,
+        other => return Err(unexpected("bajar", &other).into()),
+    };
+    let file = tokio::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(&partial_path)
         .await
         .map_err(|err| local("no se pudo escribir", &partial_path, err))?;
-    let bar = progress.then(|| progress_bar(&nombre, tamano, desde));
-    let mut offset = desde;
-    loop {
-        let mensaje = conexion.next().await?;
-        if mensaje.estado.is_some() {
-            continue; // not ours: nothing else was asked
-        }
-        match mensaje.operacion.as_str() {
-            "trozo" => {
-                let Ok(trozo) = serde_json::from_value::<Trozo>(mensaje.data) else {
-                    continue;
-                };
-                if trozo.nombre != nombre {
-                    continue;
-                }
-                if trozo.desde != offset {
-                    return Err(ArchivoError::Refused(format!(
-                        "trozo desde {} cuando se esperaba desde {offset}",
-                        trozo.desde
-                    )));
-                }
-                let bytes = trozo.bytes().map_err(ArchivoError::Refused)?;
-                if offset + bytes.len() as u64 > tamano {
-                    return Err(ArchivoError::Refused(
-                        "más bytes que el tamaño anunciado".into(),
-                    ));
-                }
-                file.write_all(&bytes)
-                    .await
-                    .map_err(|err| local("no se pudo escribir", &partial_path, err))?;
-                hasher.update(&bytes);
-                offset += bytes.len() as u64;
-                if let Some(bar) = &bar {
-                    bar.set_position(offset);
-                }
-            }
-            "fin" if mensaje.data["nombre"] == nombre.as_str() => {
-                if let Some(error) = mensaje.data["error"].as_str() {
-                    return Err(ArchivoError::Refused(format!(
-                        "{error} (lo recibido queda en {} y se retoma al volver a bajarlo)",
-                        partial_path.display()
-                    )));
-                }
-                break;
-            }
-            _ => {}
-        }
-    }
-    file.sync_all()
-        .await
-        .map_err(|err| local("no se pudo escribir", &partial_path, err))?;
-    drop(file);
-    if let Some(bar) = &bar {
-        bar.finish_and_clear();
-    }
-    let received = hex(&hasher.finalize());
-    if offset != tamano || received != sha256 {
-        // A resumed part of another version, or bytes damaged: start over.
-        let _ = tokio::fs::remove_file(&partial_path).await;
-        return Err(ArchivoError::Refused(format!(
-            "el SHA-256 no coincide (se anunció {sha256}, llegó {received}): se borró lo recibido; vuelve a bajarlo"
-        )));
-    }
-    tokio::fs::rename(&partial_path, &final_path)
-        .await
-        .map_err(|err| local("no se pudo guardar", &final_path, err))?;
+    let mut partial = Partial {
+        bar: progress.then(|| progress_bar(&nombre, bajando.tamano, desde)),
+        file,
+        hasher,
+        offset: desde,
+        path: partial_path,
+    };
+    partial.receive(&mut conexion, &bajando).await?;
+    partial.finish(&bajando, &final_path).await?;
     Ok(final_path)
+}
+
+/// A download being written as `NOMBRE.parte`.
+struct Partial {
+    file: tokio::fs::File,
+    hasher: Sha256,
+    /// Bytes in the file so far.
+    offset: u64,
+    path: PathBuf,
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl Partial {
+    /// Writes the chunks of `bajando` as they come, until its `fin`.
+    async fn receive(
+        &mut self,
+        conexion: &mut Conexion,
+        bajando: &Bajando,
+    ) -> Result<(), ArchivoError> {
+        loop {
+            let incoming = conexion
+                .next()
+                .await?
+                .map_err(|err| refused(err.to_string()))?;
+            match incoming {
+                Incoming::Empuje(Empuje::Trozo(trozo)) if trozo.nombre == bajando.nombre => {
+                    self.write(&trozo, bajando.tamano).await?;
+                }
+                Incoming::Empuje(Empuje::Fin(fin)) if fin.nombre() == bajando.nombre => {
+                    return match fin {
+                        Fin::Entero { .. } => Ok(()),
+                        Fin::Cortado { error, .. } => Err(refused(format!(
+                            "{error} (lo recibido queda en {} y se retoma al volver a bajarlo)",
+                            self.path.display()
+                        ))),
+                    };
+                }
+                // Not ours: nothing else was asked.
+                _ => {}
+            }
+        }
+    }
+
+    async fn write(&mut self, trozo: &Trozo, tamano: u64) -> Result<(), ArchivoError> {
+        if trozo.desde != self.offset {
+            return Err(refused(format!(
+                "trozo desde {} cuando se esperaba desde {}",
+                trozo.desde, self.offset
+            )));
+        }
+        let bytes = trozo.bytes().map_err(refused)?;
+        if self.offset + bytes.len() as u64 > tamano {
+            return Err(refused("más bytes que el tamaño anunciado"));
+        }
+        self.file
+            .write_all(&bytes)
+            .await
+            .map_err(|err| local("no se pudo escribir", &self.path, err))?;
+        self.hasher.update(&bytes);
+        self.offset += bytes.len() as u64;
+        if let Some(bar) = &self.bar {
+            bar.set_position(self.offset);
+        }
+        Ok(())
+    }
+
+    /// Gives the file its real name once it is whole and its SHA-256 is
+    /// the one announced; else deletes what was received.
+    async fn finish(self, bajando: &Bajando, final_path: &Path) -> Result<(), ArchivoError> {
+        let Partial {
+            file,
+            hasher,
+            offset,
+            path,
+            bar,
+        } = self;
+        file.sync_all()
+            .await
+            .map_err(|err| local("no se pudo escribir", &path, err))?;
+        drop(file);
+        if let Some(bar) = &bar {
+            bar.finish_and_clear();
+        }
+        let received = hex(&hasher.finalize());
+        let sha256 = &bajando.sha256;
+        if offset != bajando.tamano || received != *sha256 {
+            // A resumed part of another version, or bytes damaged: start over.
+            let _ = tokio::fs::remove_file(&path).await;
+            return Err(refused(format!(
+                "el SHA-256 no coincide (se anunció {sha256}, llegó {received}): se borró lo recibido; vuelve a bajarlo"
+            )));
+        }
+        tokio::fs::rename(&path, final_path)
+            .await
+            .map_err(|err| local("no se pudo guardar", final_path, err))
+    }
 }
 
 /// The length and running hash of what `path` already holds (nothing if
@@ -309,13 +266,26 @@ pub fn on_terminal() -> bool {
 }
 
 /// Hands in the file at `path` as student `estudiante` (named `como`, or
-/// the file's own name); returns what Profesor keeps.
+/// the file's own name); returns what Profesor keeps, as the answer's JSON.
 pub async fn upload(
     addr: &str,
     path: &Path,
     estudiante: &str,
     como: Option<&str>,
 ) -> Result<Value, ArchivoError> {
+    let completo = hand_in(addr, path, estudiante, como).await?;
+    serde_json::to_value(Recibido::Completo(completo))
+        .map_err(|err| ArchivoError::Local(err.to_string()))
+}
+
+/// Hands in the file at `path` as student `estudiante` (named `como`, or
+/// the file's own name); returns what Profesor keeps.
+pub async fn hand_in(
+    addr: &str,
+    path: &Path,
+    estudiante: &str,
+    como: Option<&str>,
+) -> Result<Completo, ArchivoError> {
     let nombre = match como {
         Some(nombre) => nombre.to_owned(),
         None => path
@@ -337,51 +307,69 @@ pub async fn upload(
             path.display()
         )));
     }
-    let sha256 = hex(&hasher.finalize());
-    let mut conexion = Conexion::open(addr).await?;
+    // Docencio would refuse the name in the same words.
+    let estudiante = Nombre::parse(estudiante).map_err(|err| refused(err.to_string()))?;
+    let mut conexion = open(addr).await?;
     conexion
-        .ask("hola", json!({ "nombre": estudiante }), &mut ignore)
+        .ask(&Pedido::Hola { nombre: estudiante }, &mut ignore)
         .await?;
-    let started = conexion
-        .ask(
-            "subir",
-            json!({"nombre": nombre, "tamano": tamano, "sha256": sha256}),
-            &mut ignore,
-        )
-        .await?;
-    if started["completo"] == true {
-        return Ok(started);
+    let subir = Pedido::Subir {
+        nombre: nombre.clone(),
+        tamano,
+        sha256: hex(&hasher.finalize()),
+    };
+    let last = match conexion.ask(&subir, &mut ignore).await? {
+        // An empty file is handed in with `subir` alone.
+        Resultado::Subir(Recibido::Completo(completo)) => Recibido::Completo(completo),
+        Resultado::Subir(_) => send_chunks(&mut conexion, path, &nombre, tamano).await?,
+        other => return Err(unexpected("subir", &other).into()),
+    };
+    match last {
+        Recibido::Completo(completo) => Ok(completo),
+        Recibido::EnCurso(_) => Err(refused("la entrega no se completó")),
     }
+}
+
+/// Sends the file's `tamano` bytes as `trozo`s, at most a window of them
+/// without their answer; returns the last answer.
+async fn send_chunks(
+    conexion: &mut Conexion,
+    path: &Path,
+    nombre: &str,
+    tamano: u64,
+) -> Result<Recibido, ArchivoError> {
     let mut file = tokio::fs::File::open(path)
         .await
         .map_err(|err| local("no se pudo leer", path, err))?;
     let mut offset = 0u64;
     let mut unanswered = 0usize;
-    let mut last = Value::Null;
+    let mut last = Recibido::en_curso(0, None);
     let mut buffer = vec![0u8; CHUNK];
-    while offset < tamano {
-        let read = read_full(&mut file, &mut buffer)
-            .await
-            .map_err(|err| local("no se pudo leer", path, err))?;
-        if read == 0 {
-            return Err(ArchivoError::Local(format!(
-                "{} se acortó mientras se subía",
-                path.display()
-            )));
+    while offset < tamano || unanswered > 0 {
+        if offset < tamano {
+            let read = read_full(&mut file, &mut buffer)
+                .await
+                .map_err(|err| local("no se pudo leer", path, err))?;
+            if read == 0 {
+                return Err(ArchivoError::Local(format!(
+                    "{} se acortó mientras se subía",
+                    path.display()
+                )));
+            }
+            let trozo = Trozo::new(nombre, offset, &buffer[..read]);
+            conexion.send(&Pedido::Trozo(trozo)).await?;
+            offset += read as u64;
+            unanswered += 1;
         }
-        let trozo = Trozo::new(&nombre, offset, &buffer[..read]);
-        conexion.send(request("trozo", json!(trozo))).await?;
-        offset += read as u64;
-        unanswered += 1;
-        // At most a window of chunks without their answer.
-        if unanswered == UPLOAD_WINDOW {
-            last = conexion.answer(&mut ignore).await?;
+        // At most a window of chunks without their answer; once all are
+        // sent, the answers still owed.
+        if unanswered == UPLOAD_WINDOW || offset >= tamano {
+            last = match conexion.answer(&mut ignore).await? {
+                Resultado::Trozo(recibido) => recibido,
+                other => return Err(unexpected("trozo", &other).into()),
+            };
             unanswered -= 1;
         }
-    }
-    while unanswered > 0 {
-        last = conexion.answer(&mut ignore).await?;
-        unanswered -= 1;
     }
     Ok(last)
 }

@@ -175,26 +175,8 @@ pub enum Command {
     },
 }
 
-/// The roles `estudiante verificar` grades.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum RolVerificado {
-    Docencio,
-    Tareo,
-    Profesor,
-    /// Un programa de estudiante: aula lo arranca y hace de su Docencio
-    Estudiante,
-}
-
-impl RolVerificado {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RolVerificado::Docencio => "docencio",
-            RolVerificado::Tareo => "tareo",
-            RolVerificado::Profesor => "profesor",
-            RolVerificado::Estudiante => "estudiante",
-        }
-    }
-}
+/// The roles `estudiante verificar` grades (the grader's own).
+pub use crate::verificar::cli::RolVerificado;
 
 /// How `estudiante` prints its summary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

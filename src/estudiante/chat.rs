@@ -5,26 +5,25 @@
 
 use std::io::Write;
 
-use futures::{SinkExt, StreamExt};
-use serde_json::{json, Value};
-use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::conexion::{Conexion, ConexionError};
+use crate::api::Archivo;
 use crate::telemetry::escape_controls;
-use crate::wire::mensaje::{is_mensaje, Estado, Mensaje};
+use crate::wire::mensaje::{
+    Empuje, Incoming, Nombre, Pedido, ReadError, Respuesta, Resultado, TextoChat,
+};
 use crate::wire::texts::ANNOUNCEMENT_PREFIX;
-use crate::wire::{describe_io_error, split_framed, Buffers};
+use crate::wire::Buffers;
 
 /// Why the chat ended badly.
 #[derive(Debug, thiserror::Error)]
 pub enum ChatError {
-    #[error("no se pudo conectar con Docencio en {addr}: {why}")]
-    Connect { addr: String, why: String },
+    #[error(transparent)]
+    Conexion(#[from] ConexionError),
     #[error("Docencio no aceptó el nombre: {0}")]
     Name(String),
-    #[error("se perdió la conexión con Docencio: {0}")]
-    Lost(String),
 }
 
 /// The time of day, UTC, as the chat shows it.
@@ -44,72 +43,68 @@ fn show(line: &str) {
 
 /// What a frame from Docencio says, as a line for the person; `Err` when
 /// the name was refused.
-fn describe(body: &[u8]) -> Result<Option<String>, ChatError> {
-    if let Some(texto) = body.strip_prefix(ANNOUNCEMENT_PREFIX.as_bytes()) {
-        let texto = escape_controls(&String::from_utf8_lossy(texto));
-        return Ok(Some(format!(
-            "[{}] {ANNOUNCEMENT_PREFIX}{texto}",
-            clock(None)
-        )));
-    }
-    if !is_mensaje(body) {
-        return Ok(Some(escape_controls(&String::from_utf8_lossy(body))));
-    }
-    let Ok(mensaje) = serde_json::from_slice::<Mensaje>(body) else {
-        return Ok(None);
+fn describe(incoming: &Result<Incoming, ReadError>) -> Result<Option<String>, ChatError> {
+    let incoming = match incoming {
+        Ok(incoming) => incoming,
+        Err(unreadable) => return Ok(Some(format!("(Docencio envió un {unreadable})"))),
     };
-    let data = &mensaje.data;
-    let text = |value: &Value| escape_controls(value.as_str().unwrap_or(""));
-    Ok(match (mensaje.operacion.as_str(), mensaje.estado) {
-        ("hola", Some(Estado::Error)) => return Err(ChatError::Name(text(data))),
-        ("hola", Some(Estado::Ok)) => Some(format!(
+    Ok(match incoming {
+        Incoming::Text(body) => {
+            let text = escape_controls(&String::from_utf8_lossy(body));
+            match text.strip_prefix(ANNOUNCEMENT_PREFIX) {
+                Some(texto) => Some(format!("[{}] {ANNOUNCEMENT_PREFIX}{texto}", clock(None))),
+                None => Some(text),
+            }
+        }
+        Incoming::Empuje(empuje) => describe_push(empuje),
+        Incoming::Respuesta(Respuesta::Error { operacion, motivo }) if operacion == "hola" => {
+            return Err(ChatError::Name(escape_controls(motivo)))
+        }
+        Incoming::Respuesta(Respuesta::Error { motivo, .. }) => {
+            Some(format!("(no se envió: {})", escape_controls(motivo)))
+        }
+        Incoming::Respuesta(Respuesta::Ok(Resultado::Hola { nombre })) => Some(format!(
             "En la sala como {}. Escribe y pulsa Enter; /quien, /salir.",
-            text(&data["nombre"])
+            escape_controls(nombre.as_str())
         )),
-        ("chat", None) => Some(format!(
-            "[{}] {}: {}",
-            clock(data["momento_ms"].as_u64()),
-            text(&data["de"]),
-            text(&data["texto"])
-        )),
-        ("anuncio", None) => Some(format!(
-            "[{}] {ANNOUNCEMENT_PREFIX}{}",
-            clock(data["momento_ms"].as_u64()),
-            text(&data["texto"])
-        )),
-        ("material", None) => Some(format!(
-            "[{}] El Profesor envía {} ({} bytes); se guarda en la carpeta de --dir",
-            clock(None),
-            text(&data["nombre"]),
-            data["tamano"]
-        )),
-        ("perdidos", None) => Some(format!(
-            "(se perdieron {} mensajes: no se leyeron a tiempo)",
-            data["cantidad"]
-        )),
-        ("quien", Some(Estado::Ok)) => {
-            let names: Vec<String> = data
-                .as_array()
-                .map(|names| names.iter().map(text).collect())
-                .unwrap_or_default();
+        Incoming::Respuesta(Respuesta::Ok(Resultado::Quien(names))) => {
+            let names: Vec<String> = names.iter().map(|n| escape_controls(n.as_str())).collect();
             Some(format!("En la sala: {}", names.join(", ")))
         }
-        (_, Some(Estado::Error)) => Some(format!("(no se envió: {})", text(data))),
-        _ => None,
+        Incoming::Respuesta(Respuesta::Ok(_)) => None,
     })
 }
 
-/// The file in a `material` push (Profesor sends it to everyone).
-fn material_sent(body: &[u8]) -> Option<crate::api::Archivo> {
-    let mensaje: Mensaje = serde_json::from_slice(body).ok()?;
-    (mensaje.operacion == "material" && mensaje.is_push())
-        .then(|| serde_json::from_value(mensaje.data).ok())
-        .flatten()
+/// A push as a line for the person.
+fn describe_push(empuje: &Empuje) -> Option<String> {
+    Some(match empuje {
+        Empuje::Chat(linea) => format!(
+            "[{}] {}: {}",
+            clock(Some(linea.momento_ms)),
+            escape_controls(linea.de.as_str()),
+            escape_controls(linea.texto.as_str())
+        ),
+        Empuje::Anuncio(anuncio) => format!(
+            "[{}] {ANNOUNCEMENT_PREFIX}{}",
+            clock(Some(anuncio.momento_ms)),
+            escape_controls(&anuncio.texto)
+        ),
+        Empuje::Material(archivo) => format!(
+            "[{}] El Profesor envía {} ({} bytes); se guarda en la carpeta de --dir",
+            clock(None),
+            escape_controls(&archivo.nombre),
+            archivo.tamano
+        ),
+        Empuje::Perdidos { cantidad } => {
+            format!("(se perdieron {cantidad} mensajes: no se leyeron a tiempo)")
+        }
+        Empuje::Trozo(_) | Empuje::Fin(_) => return None,
+    })
 }
 
 /// Downloads `archivo` into `dir` on a connection of its own (the chat
 /// goes on meanwhile) and says when it is saved.
-fn save_material(addr: &str, archivo: crate::api::Archivo, dir: &std::path::Path) {
+fn save_material(addr: &str, archivo: Archivo, dir: &std::path::Path) {
     let (addr, dir) = (addr.to_owned(), dir.to_owned());
     tokio::spawn(async move {
         match super::archivos::download(&addr, &archivo.nombre, &dir, false).await {
@@ -155,51 +150,39 @@ pub async fn run(
     dir: &std::path::Path,
     stop: CancellationToken,
 ) -> Result<(), ChatError> {
-    let stream = TcpStream::connect(addr)
-        .await
-        .map_err(|err| ChatError::Connect {
-            addr: addr.to_owned(),
-            why: describe_io_error(&err),
-        })?;
-    let (mut frames, mut sender) = split_framed(stream, 1 << 20, Buffers::Small);
-    let say = |operacion: &str, data: Value| {
-        Mensaje {
-            operacion: operacion.to_owned(),
-            data,
-            estado: None,
-        }
-        .to_frame()
-    };
-    let lost = |err: std::io::Error| ChatError::Lost(describe_io_error(&err));
-    sender
-        .send(say("hola", json!({ "nombre": nombre })))
-        .await
-        .map_err(lost)?;
+    let mut conexion = Conexion::open(addr, Buffers::Small).await?;
+    // Docencio would refuse the name in the same words.
+    let nombre = Nombre::parse(nombre).map_err(|err| ChatError::Name(err.to_string()))?;
+    conexion.send(&Pedido::Hola { nombre }).await?;
     let mut lines = typed_lines();
     loop {
         tokio::select! {
             () = stop.cancelled() => return Ok(()),
-            frame = frames.next() => match frame {
-                Some(Ok(body)) => {
-                    if let Some(line) = describe(&body)? {
-                        show(&line);
-                    }
-                    if let Some(archivo) = material_sent(&body) {
-                        save_material(addr, archivo, dir);
-                    }
+            incoming = conexion.next() => {
+                let incoming = incoming?;
+                if let Some(line) = describe(&incoming)? {
+                    show(&line);
                 }
-                Some(Err(err)) => return Err(lost(err)),
-                None => return Err(ChatError::Lost("Docencio cerró la conexión".into())),
-            },
+                if let Ok(Incoming::Empuje(Empuje::Material(archivo))) = incoming {
+                    save_material(addr, archivo, dir);
+                }
+            }
             line = lines.recv() => {
                 let Some(line) = line else { return Ok(()) };
-                let line = line.trim();
-                match line {
-                    "" => {}
+                let pedido = match line.trim() {
+                    "" => continue,
                     "/salir" => return Ok(()),
-                    "/quien" => sender.send(say("quien", Value::Null)).await.map_err(lost)?,
-                    texto => sender.send(say("chat", json!(texto))).await.map_err(lost)?,
-                }
+                    "/quien" => Pedido::Quien,
+                    texto => match TextoChat::parse(texto) {
+                        Ok(texto) => Pedido::Chat { texto },
+                        // Docencio would refuse it in the same words.
+                        Err(err) => {
+                            show(&format!("(no se envió: {err})"));
+                            continue;
+                        }
+                    },
+                };
+                conexion.send(&pedido).await?;
             }
         }
     }
@@ -209,6 +192,9 @@ pub async fn run(
 mod tests {
     use super::*;
 
+    fn describe(body: &[u8]) -> Result<Option<String>, ChatError> {
+        super::describe(&Incoming::read(bytes::Bytes::copy_from_slice(body)))
+    }
     #[test]
     fn frames_are_shown_as_a_person_reads_them() {
         let chat =

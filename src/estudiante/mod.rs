@@ -11,6 +11,7 @@ pub mod archivos;
 pub mod args;
 pub mod chat;
 pub mod commands;
+pub mod conexion;
 mod progress;
 pub mod sesion;
 mod summary;
@@ -22,10 +23,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures::{SinkExt, StreamExt};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use tokio::net::TcpStream;
 use tokio::sync::Barrier;
 use tokio::time::{sleep, timeout, Instant};
 use tokio_util::sync::CancellationToken;
@@ -40,9 +39,10 @@ use progress::{Progress, ProgressDisplay};
 use crate::question_line;
 use crate::retry;
 use crate::telemetry::{for_log, QuestionId};
-use crate::wire::mensaje::{is_mensaje, Estado, Mensaje};
+use crate::wire::mensaje::{Empuje, Incoming, Nombre, Pedido, ReadError, Respuesta, Resultado};
 use crate::wire::texts::{ANNOUNCEMENT_PREFIX, ERROR_PREFIX};
-use crate::wire::{describe_io_error, split_framed, Buffers, Question, DEFAULT_DOCENCIO_ADDR};
+use crate::wire::{Buffers, Question, DEFAULT_DOCENCIO_ADDR};
+use conexion::{Conexion, ConexionError};
 
 /// The simulation's configuration.
 #[derive(Debug, Clone)]
@@ -113,10 +113,6 @@ impl Default for Config {
         }
     }
 }
-
-/// Largest answer read. Docencio's answers are a few dozen bytes; the
-/// bound only keeps a misbehaving peer from making a student allocate much.
-const ANSWER_LIMIT: usize = 1 << 20;
 
 /// On shutdown, how long a student waits for the answers to questions it
 /// already sent: longer than Docencio takes to answer anything (5 s).
@@ -220,258 +216,174 @@ impl Student {
         while self.has_more(&tally) && !self.shutdown.is_cancelled() {
             let connected = tokio::select! {
                 () = self.shutdown.cancelled() => break,
-                connected = TcpStream::connect(self.docencio()) => connected,
+                connected = Conexion::open(self.docencio(), Buffers::Small) => connected,
             };
-            match connected {
-                Ok(stream) => {
-                    if failures > 0 || tally.connections > 0 {
-                        question_line!(info, "Reconectado a Docencio en {}", self.docencio());
-                    } else {
-                        debug!("Cliente conectado exitosamente al servidor.");
-                    }
-                    failures = 0;
-                    backoff = retry::backoff();
-                    tally.connections += 1;
-                    if tally.connections == 1 {
-                        if let Some(all_connected) = self.all_connected.take() {
-                            tokio::select! {
-                                () = self.shutdown.cancelled() => break,
-                                waited = all_connected.wait() => if waited.is_leader() {
-                                    info!("Los {} estudiantes están conectados; empiezan a preguntar", self.config.students);
-                                },
-                            }
-                        }
-                    }
-                    self.converse(stream, &mut tally).await;
-                    // Lost before it was done: go on at the next Docencio
-                    // (the same one, when there is only one).
-                    self.next_docencio();
-                }
+            let conexion = match connected {
+                Ok(conexion) => conexion,
                 Err(err) => {
                     failures += 1;
-                    self.next_docencio();
-                    // Every Docencio tried once in a row: wait before the
-                    // next round; else try the next one at once.
-                    let round_failed =
-                        failures.is_multiple_of(self.config.docencio_addrs.len() as u64);
-                    if !round_failed {
-                        continue;
+                    let round_failed = self.after_failed_connect(failures, &err);
+                    if round_failed {
+                        let delay = backoff.next().unwrap_or(retry::MAX_RETRY_DELAY);
+                        tokio::select! {
+                            () = self.shutdown.cancelled() => break,
+                            () = sleep(delay) => {}
+                        }
                     }
-                    let delay = backoff.next().unwrap_or(retry::MAX_RETRY_DELAY);
-                    let rounds = failures / self.config.docencio_addrs.len() as u64;
-                    if retry::worth_reporting(rounds) {
-                        question_line!(
-                            warn,
-                            "Esperando a Docencio en {} ({}); reintentando",
-                            self.config.docencio_addrs.join(", "),
-                            describe_io_error(&err)
-                        );
-                    }
-                    tokio::select! {
-                        () = self.shutdown.cancelled() => break,
-                        () = sleep(delay) => {}
-                    }
+                    continue;
                 }
+            };
+            if failures > 0 || tally.connections > 0 {
+                question_line!(info, "Reconectado a Docencio en {}", self.docencio());
+            } else {
+                debug!("Cliente conectado exitosamente al servidor.");
             }
+            failures = 0;
+            backoff = retry::backoff();
+            tally.connections += 1;
+            if tally.connections == 1 && !self.wait_for_the_class().await {
+                break;
+            }
+            Conversation::new(conexion).run(&mut self, &mut tally).await;
+            // Lost before it was done: go on at the next Docencio (the
+            // same one, when there is only one).
+            self.next_docencio();
         }
         tally
     }
 
-    /// Asks and reads on one connection until done, shutdown, or the
-    /// connection is lost (questions then unanswered count as lost). On
-    /// shutdown it stops asking and waits up to [`STOP_GRACE`] for the
-    /// answers to what it already asked, so a stopped class still reports
-    /// every question it sent as answered or not.
-    async fn converse(&mut self, stream: TcpStream, tally: &mut StudentTally) {
-        // The client's end of the connection and the questions sent on it
-        // name each question the way Docencio names it (see QuestionId).
-        let local = match stream.local_addr() {
-            Ok(local) => local,
-            Err(err) => return self.lost(tally, &mut VecDeque::new(), &describe_io_error(&err)),
+    /// Moves on to the next Docencio after `failures` failed connections
+    /// in a row; true when every Docencio was tried once in a row (then
+    /// the student waits before the next round, else it tries the next one
+    /// at once).
+    fn after_failed_connect(&mut self, failures: u64, err: &ConexionError) -> bool {
+        self.next_docencio();
+        let addrs = self.config.docencio_addrs.len() as u64;
+        if !failures.is_multiple_of(addrs) {
+            return false;
+        }
+        if retry::worth_reporting(failures / addrs) {
+            question_line!(
+                warn,
+                "Esperando a Docencio en {} ({}); reintentando",
+                self.config.docencio_addrs.join(", "),
+                err.reason()
+            );
+        }
+        true
+    }
+
+    /// With `connect_first`, waits until the whole class is connected;
+    /// false when the run stopped meanwhile.
+    async fn wait_for_the_class(&mut self) -> bool {
+        let Some(all_connected) = self.all_connected.take() else {
+            return true;
         };
-        let (mut answers, mut questions) = split_framed(stream, ANSWER_LIMIT, Buffers::Small);
-        if let Some(nombre) = &self.nombre {
-            let hola = Mensaje {
-                operacion: "hola".into(),
-                data: serde_json::json!({ "nombre": nombre }),
-                estado: None,
-            };
-            if let Err(err) = questions.send(hola.to_frame()).await {
-                return self.lost(tally, &mut VecDeque::new(), &describe_io_error(&err));
+        tokio::select! {
+            () = self.shutdown.cancelled() => false,
+            waited = all_connected.wait() => {
+                if waited.is_leader() {
+                    info!("Los {} estudiantes están conectados; empiezan a preguntar", self.config.students);
+                }
+                true
             }
         }
-        let mut sent_here = 0u64;
-        let mut outstanding: VecDeque<(Question, Instant, QuestionId)> = VecDeque::new();
-        let mut stop_by: Option<Instant> = None;
-        // The notebook's pause between questions: frames that come meanwhile
-        // (announcements, the sala) are still read and shown at once.
-        let mut resume_at: Option<Instant> = None;
-        loop {
-            if resume_at.is_some_and(|at| Instant::now() >= at) {
-                resume_at = None;
-            }
-            while stop_by.is_none()
-                && resume_at.is_none()
-                && outstanding.len() < self.config.in_flight
-                && self.has_more(tally)
-            {
-                let question = self.pick();
-                sent_here += 1;
-                let id = QuestionId {
-                    client: local,
-                    number: sent_here,
-                };
-                question_line!(info, id = id, "Alumno pregunta: {question}");
-                if let Err(err) = questions
-                    .feed(Bytes::from_static(question.as_str().as_bytes()))
-                    .await
-                {
-                    return self.lost(tally, &mut outstanding, &describe_io_error(&err));
-                }
-                outstanding.push_back((question, Instant::now(), id));
-                tally.sent += 1;
-            }
-            if let Err(err) = SinkExt::<Bytes>::flush(&mut questions).await {
-                return self.lost(tally, &mut outstanding, &describe_io_error(&err));
-            }
-            let pausing = outstanding.is_empty() && resume_at.is_some();
-            if outstanding.is_empty() && (!pausing || stop_by.is_some()) {
-                return;
-            }
-            // Waiting for answers, a pause that ends meanwhile refills the
-            // free slots (with --in-flight over 1) without waiting for
-            // every answer.
-            let wait = match (stop_by, resume_at) {
-                (Some(deadline), _) => deadline.saturating_duration_since(Instant::now()),
-                (None, Some(at)) if pausing => at.saturating_duration_since(Instant::now()),
-                (None, Some(at)) => at
-                    .saturating_duration_since(Instant::now())
-                    .min(self.config.answer_timeout),
-                (None, None) => self.config.answer_timeout,
-            };
-            let frame = tokio::select! {
-                () = self.shutdown.cancelled(), if stop_by.is_none() => {
-                    stop_by = Some(Instant::now() + STOP_GRACE);
-                    continue;
-                }
-                frame = timeout(wait, answers.next()) => frame,
-            };
-            let body = match frame {
-                Ok(Some(Ok(body))) => body,
-                Ok(Some(Err(err))) => {
-                    return self.lost(tally, &mut outstanding, &describe_io_error(&err))
-                }
-                Ok(None) => {
-                    return self.lost(tally, &mut outstanding, "Docencio cerró la conexión")
-                }
-                // The pause is over: the next question(s).
-                Err(_) if stop_by.is_none() && resume_at.is_some_and(|at| Instant::now() >= at) => {
-                    continue
-                }
-                // Nothing was awaited but the pause.
-                Err(_) if pausing && stop_by.is_none() => continue,
-                Err(_) if stop_by.is_some() => {
-                    tally.unanswered += outstanding.len() as u64;
-                    return;
-                }
-                Err(_) => {
-                    let why = format!("sin respuesta en {:?}", self.config.answer_timeout);
-                    return self.lost(tally, &mut outstanding, &why);
-                }
-            };
-            if self.took_unasked(&body, tally) {
-                continue;
-            }
-            let Some((question, sent_at, id)) = outstanding.pop_front() else {
-                return self.lost(tally, &mut outstanding, "respuesta sin pregunta");
-            };
-            let text = String::from_utf8_lossy(&body);
-            tally.record(sent_at.elapsed());
-            self.progress.answered.fetch_add(1, Ordering::Relaxed);
-            if text.starts_with(ERROR_PREFIX) {
-                tally.errors += 1;
-                self.progress.errors.fetch_add(1, Ordering::Relaxed);
-            } else if !question.is_answered_by(&text) {
-                tally.wrong += 1;
-                question_line!(
-                    warn,
-                    id = id,
-                    "Respuesta inesperada a '{question}': {}",
-                    for_log(&text)
-                );
-            } else if question != Question::Contenido {
-                tally.relayed += 1;
-            }
-            question_line!(info, id = id, "Respuesta recibida: {}", for_log(&text));
-            if self.config.pause && stop_by.is_none() && self.has_more(tally) {
-                let pause = Duration::from_secs_f64(1.0 + self.rng.random::<f64>() * 5.0);
-                // A pause already running is not made longer by the next
-                // answer.
-                resume_at.get_or_insert(Instant::now() + pause);
-            }
+    }
+
+    /// Takes the answer to `asked`: counted, checked, logged; and the
+    /// notebook's pause begins.
+    fn took_answer(
+        &mut self,
+        text: &str,
+        asked: Asked,
+        tally: &mut StudentTally,
+        conversation: &mut Conversation,
+    ) {
+        let Asked {
+            question,
+            sent_at,
+            id,
+        } = asked;
+        tally.record(sent_at.elapsed());
+        self.progress.answered.fetch_add(1, Ordering::Relaxed);
+        if text.starts_with(ERROR_PREFIX) {
+            tally.errors += 1;
+            self.progress.errors.fetch_add(1, Ordering::Relaxed);
+        } else if !question.is_answered_by(text) {
+            tally.wrong += 1;
+            question_line!(
+                warn,
+                id = id,
+                "Respuesta inesperada a '{question}': {}",
+                for_log(text)
+            );
+        } else if question != Question::Contenido {
+            tally.relayed += 1;
+        }
+        question_line!(info, id = id, "Respuesta recibida: {}", for_log(text));
+        if self.config.pause && conversation.stop_by.is_none() && self.has_more(tally) {
+            let pause = Duration::from_secs_f64(1.0 + self.rng.random::<f64>() * 5.0);
+            // A pause already running is not made longer by the next
+            // answer.
+            conversation.resume_at.get_or_insert(Instant::now() + pause);
         }
     }
 
     /// Takes a frame that is no answer to a question: an announcement
     /// (as text, or as a push to a named student), another's chat, the
-    /// answer to its `hola`. Returns false for an answer to a question.
-    fn took_unasked(&self, body: &[u8], tally: &mut StudentTally) -> bool {
-        if let Some(texto) = body.strip_prefix(ANNOUNCEMENT_PREFIX.as_bytes()) {
-            tally.announcements += 1;
-            info!(
-                "{ANNOUNCEMENT_PREFIX}{}",
-                for_log(&String::from_utf8_lossy(texto))
-            );
-            return true;
-        }
-        if !is_mensaje(body) {
-            return false;
-        }
-        let Ok(mensaje) = serde_json::from_slice::<Mensaje>(body) else {
-            warn!(
-                "Docencio envió un mensaje ilegible: {}",
-                crate::wire::preview(body)
-            );
-            return true;
-        };
-        let data = &mensaje.data;
-        match (mensaje.operacion.as_str(), mensaje.estado) {
-            ("hola", Some(Estado::Ok)) => debug!("En la sala como {}", data["nombre"]),
-            ("hola", Some(Estado::Error)) => warn!(
-                "No se pudo tomar el nombre {:?}: {}; se sigue sin nombre",
-                self.nombre.as_deref().unwrap_or(""),
-                for_log(data.as_str().unwrap_or(""))
-            ),
-            ("anuncio", None) => {
-                tally.announcements += 1;
-                info!(
-                    "{ANNOUNCEMENT_PREFIX}{}",
-                    for_log(data["texto"].as_str().unwrap_or(""))
-                );
+    /// answer to its `hola`. Returns the text of an answer to a question.
+    fn took_unasked(
+        &self,
+        incoming: Result<Incoming, ReadError>,
+        tally: &mut StudentTally,
+    ) -> Option<String> {
+        let incoming = match incoming {
+            Ok(incoming) => incoming,
+            Err(unreadable) => {
+                warn!("Docencio envió un {unreadable}");
+                return None;
             }
-            ("chat", None) => {
+        };
+        match incoming {
+            Incoming::Text(body) => {
+                let text = String::from_utf8_lossy(&body);
+                let Some(texto) = text.strip_prefix(ANNOUNCEMENT_PREFIX) else {
+                    return Some(text.into_owned());
+                };
+                tally.announcements += 1;
+                info!("{ANNOUNCEMENT_PREFIX}{}", for_log(texto));
+            }
+            Incoming::Respuesta(Respuesta::Ok(Resultado::Hola { nombre })) => {
+                debug!("En la sala como {nombre:?}")
+            }
+            Incoming::Respuesta(Respuesta::Error { operacion, motivo }) if operacion == "hola" => {
+                warn!(
+                    "No se pudo tomar el nombre {:?}: {}; se sigue sin nombre",
+                    self.nombre.as_deref().unwrap_or(""),
+                    for_log(&motivo)
+                )
+            }
+            Incoming::Empuje(Empuje::Anuncio(anuncio)) => {
+                tally.announcements += 1;
+                info!("{ANNOUNCEMENT_PREFIX}{}", for_log(&anuncio.texto));
+            }
+            Incoming::Empuje(Empuje::Chat(linea)) => {
                 tally.chat_heard += 1;
                 debug!(
                     "{}: {}",
-                    for_log(data["de"].as_str().unwrap_or("?")),
-                    for_log(data["texto"].as_str().unwrap_or(""))
+                    for_log(linea.de.as_str()),
+                    for_log(linea.texto.as_str())
                 );
             }
-            ("perdidos", None) => warn!(
-                "No se leyó a tiempo: se perdieron {} mensajes de la sala",
-                data["cantidad"]
-            ),
-            _ => debug!("Mensaje de la sala: {}", crate::wire::preview(body)),
+            Incoming::Empuje(Empuje::Perdidos { cantidad }) => {
+                warn!("No se leyó a tiempo: se perdieron {cantidad} mensajes de la sala")
+            }
+            other => debug!("Mensaje de la sala: {other:?}"),
         }
-        true
+        None
     }
 
-    fn lost(
-        &self,
-        tally: &mut StudentTally,
-        outstanding: &mut VecDeque<(Question, Instant, QuestionId)>,
-        why: &str,
-    ) {
+    fn lost(&self, tally: &mut StudentTally, outstanding: &mut VecDeque<Asked>, why: &str) {
         let lost = outstanding.len() as u64;
         tally.lost += lost;
         self.progress.errors.fetch_add(lost, Ordering::Relaxed);
@@ -480,5 +392,179 @@ impl Student {
             warn,
             "Conexión con Docencio perdida ({why}); {lost} pregunta(s) sin respuesta; reconectando"
         );
+    }
+}
+
+/// A question sent and not yet answered.
+struct Asked {
+    question: Question,
+    sent_at: Instant,
+    /// The question as Docencio names it (see [`QuestionId`]).
+    id: QuestionId,
+}
+
+/// What one connection waits for: an answer, the end of a pause, the
+/// end of the grace after shutdown.
+enum Waiting {
+    /// An answer, at most this long.
+    Answer(Duration),
+    /// Nothing in flight: only the end of the notebook's pause.
+    Pause(Duration),
+}
+
+/// A student's questions and answers on one connection.
+struct Conversation {
+    conexion: Conexion,
+    /// Questions sent on this connection.
+    sent: u64,
+    outstanding: VecDeque<Asked>,
+    /// Set on shutdown: until when the answers to what was asked are
+    /// still awaited.
+    stop_by: Option<Instant>,
+    /// The notebook's pause between questions: frames that come meanwhile
+    /// (announcements, the sala) are still read and shown at once.
+    resume_at: Option<Instant>,
+}
+
+impl Conversation {
+    fn new(conexion: Conexion) -> Self {
+        Conversation {
+            conexion,
+            sent: 0,
+            outstanding: VecDeque::new(),
+            stop_by: None,
+            resume_at: None,
+        }
+    }
+
+    /// Asks and reads until done, shutdown, or the connection is lost
+    /// (questions then unanswered count as lost). On shutdown it stops
+    /// asking and waits up to [`STOP_GRACE`] for the answers to what it
+    /// already asked, so a stopped class still reports every question it
+    /// sent as answered or not.
+    async fn run(mut self, student: &mut Student, tally: &mut StudentTally) {
+        if let Some(nombre) = &student.nombre {
+            // Validated with the flags; a name Docencio refuses is said
+            // where its answer is read.
+            if let Ok(nombre) = Nombre::parse(nombre) {
+                if let Err(err) = self.conexion.send(&Pedido::Hola { nombre }).await {
+                    return student.lost(tally, &mut self.outstanding, &err.reason());
+                }
+            }
+        }
+        loop {
+            if let Err(err) = self.ask(student, tally).await {
+                return student.lost(tally, &mut self.outstanding, &err.reason());
+            }
+            let Some(waiting) = self.waiting(student.config.answer_timeout) else {
+                return;
+            };
+            let incoming = tokio::select! {
+                () = student.shutdown.cancelled(), if self.stop_by.is_none() => {
+                    self.stop_by = Some(Instant::now() + STOP_GRACE);
+                    continue;
+                }
+                incoming = timeout(waiting.limit(), self.conexion.next()) => incoming,
+            };
+            let incoming = match incoming {
+                Ok(Ok(incoming)) => incoming,
+                Ok(Err(err)) => return student.lost(tally, &mut self.outstanding, &err.reason()),
+                Err(_) => match self.timed_out(&waiting, student, tally) {
+                    Some(why) => return student.lost(tally, &mut self.outstanding, &why),
+                    None if self.stop_by.is_some() => return,
+                    None => continue,
+                },
+            };
+            let Some(text) = student.took_unasked(incoming, tally) else {
+                continue;
+            };
+            let Some(asked) = self.outstanding.pop_front() else {
+                return student.lost(tally, &mut self.outstanding, "respuesta sin pregunta");
+            };
+            student.took_answer(&text, asked, tally, &mut self);
+        }
+    }
+
+    /// Sends questions while there is room in flight and no pause or
+    /// shutdown holds them, in one write.
+    async fn ask(
+        &mut self,
+        student: &mut Student,
+        tally: &mut StudentTally,
+    ) -> Result<(), ConexionError> {
+        if self.resume_at.is_some_and(|at| Instant::now() >= at) {
+            self.resume_at = None;
+        }
+        while self.stop_by.is_none()
+            && self.resume_at.is_none()
+            && self.outstanding.len() < student.config.in_flight
+            && student.has_more(tally)
+        {
+            let question = student.pick();
+            self.sent += 1;
+            let id = QuestionId {
+                client: self.conexion.local_addr(),
+                number: self.sent,
+            };
+            question_line!(info, id = id, "Alumno pregunta: {question}");
+            let frame = Bytes::from_static(question.as_str().as_bytes());
+            self.conexion.feed(frame).await?;
+            self.outstanding.push_back(Asked {
+                question,
+                sent_at: Instant::now(),
+                id,
+            });
+            tally.sent += 1;
+        }
+        self.conexion.flush().await
+    }
+
+    /// What to wait for next; `None` when this connection is done.
+    fn waiting(&self, answer_timeout: Duration) -> Option<Waiting> {
+        let pausing = self.outstanding.is_empty() && self.resume_at.is_some();
+        if self.outstanding.is_empty() && (!pausing || self.stop_by.is_some()) {
+            return None;
+        }
+        let until = |at: Instant| at.saturating_duration_since(Instant::now());
+        // Waiting for answers, a pause that ends meanwhile refills the
+        // free slots (with --in-flight over 1) without waiting for every
+        // answer.
+        Some(match (self.stop_by, self.resume_at) {
+            (Some(deadline), _) => Waiting::Answer(until(deadline)),
+            (None, Some(at)) if pausing => Waiting::Pause(until(at)),
+            (None, Some(at)) => Waiting::Answer(until(at).min(answer_timeout)),
+            (None, None) => Waiting::Answer(answer_timeout),
+        })
+    }
+
+    /// Nothing came in time: `Some(why)` when the connection is given up;
+    /// else the loop goes on (a pause is over) or ends (after shutdown,
+    /// counting what was not answered).
+    fn timed_out(
+        &self,
+        waiting: &Waiting,
+        student: &Student,
+        tally: &mut StudentTally,
+    ) -> Option<String> {
+        if self.stop_by.is_some() {
+            tally.unanswered += self.outstanding.len() as u64;
+            return None;
+        }
+        let pause_over = self.resume_at.is_some_and(|at| Instant::now() >= at);
+        if pause_over || matches!(waiting, Waiting::Pause(_)) {
+            return None;
+        }
+        Some(format!(
+            "sin respuesta en {:?}",
+            student.config.answer_timeout
+        ))
+    }
+}
+
+impl Waiting {
+    fn limit(&self) -> Duration {
+        match self {
+            Waiting::Answer(limit) | Waiting::Pause(limit) => *limit,
+        }
     }
 }

@@ -22,8 +22,9 @@ use super::{
 use crate::question_line;
 use crate::telemetry::{followed_question_span, for_log, question_span, QuestionId};
 use crate::wire::codec::is_frame_too_large;
+use crate::wire::mensaje::{MensajeError, Pedido, PedidoRefused, Respuesta};
 use crate::wire::{preview, split_framed, Answer, Buffers, FrameReader, FrameWriter};
-use crate::wire::{Question, Refusal};
+use crate::wire::{ClientFrame, Question, QuestionError};
 
 /// The answers being worked out for the questions read, in the order read.
 type InFlight = FuturesOrdered<Instrumented<PendingAnswer>>;
@@ -202,32 +203,20 @@ impl<'a, R: Responder> Connection<'a, R> {
         }
     }
 
-    /// A frame read: taken by the role's session if it is for it (a
-    /// mensaje), refused here if it is not a question, else handed to the
-    /// role.
+    /// A frame read, classified once: a mensaje goes to the role's
+    /// session (a client has one when the role takes mensajes), a
+    /// question to the role, anything else is refused here.
     fn take_question(&mut self, body: &[u8]) {
-        if let Some(answer) = self
-            .session
-            .as_mut()
-            .and_then(|session| session.take_frame(body))
-        {
-            let id = self.next_id();
-            self.responder.counters().asked(None);
-            self.kinds.push_back(None);
-            let pending: PendingAnswer = match answer {
-                FrameAnswer::Now(frame) => ready(Answer::Mensaje(frame)),
-                FrameAnswer::Later(frame) => Box::pin(async move { Answer::Mensaje(frame.await) }),
-            };
-            self.in_flight
-                .push_back(pending.instrument(question_span(id)));
-            return;
-        }
         let id = self.next_id();
+        let question = match ClientFrame::classify(body, self.session.is_some()) {
+            ClientFrame::Pedido(pedido) => return self.take_pedido(id, pedido),
+            ClientFrame::Question(question) => Ok(question),
+            ClientFrame::Refused(refusal) => Err(refusal),
+        };
         let span = followed_question_span(id);
         if !span.is_none() {
             span.in_scope(|| info!("Recibimos una pregunta: {}", preview(body)));
         }
-        let question = Question::parse(body);
         let kind = question.as_ref().ok().copied();
         self.responder.counters().asked(kind);
         self.kinds.push_back(kind);
@@ -236,6 +225,26 @@ impl<'a, R: Responder> Connection<'a, R> {
             Err(refusal) => ready(refusal.into()),
         };
         self.in_flight.push_back(pending.instrument(span));
+    }
+
+    /// A mensaje request, answered by the client's session.
+    fn take_pedido(&mut self, id: QuestionId, pedido: Result<Pedido, PedidoRefused>) {
+        self.responder.counters().asked(None);
+        self.kinds.push_back(None);
+        let answer = match self.session.as_mut() {
+            Some(session) => session.answer(pedido),
+            // Never: a frame is classified as a mensaje only for a client
+            // with a session. Refused as one all the same.
+            None => FrameAnswer::Now(Respuesta::error("error", &MensajeError::NotNamed)),
+        };
+        let pending: PendingAnswer = match answer {
+            FrameAnswer::Now(respuesta) => ready(Answer::Mensaje(respuesta.to_frame())),
+            FrameAnswer::Later(respuesta) => {
+                Box::pin(async move { Answer::Mensaje(respuesta.await.to_frame()) })
+            }
+        };
+        self.in_flight
+            .push_back(pending.instrument(question_span(id)));
     }
 
     /// A declared length over the limit: the stream cannot be re-read, so
@@ -250,7 +259,7 @@ impl<'a, R: Responder> Connection<'a, R> {
         let id = self.next_id();
         self.responder.counters().asked(None);
         self.kinds.push_back(None);
-        let refusal = Refusal::FrameTooLarge {
+        let refusal = QuestionError::FrameTooLarge {
             limit: self.limits.max_frame,
         };
         self.in_flight

@@ -27,6 +27,7 @@ pub use push::PushQueue;
 use crate::retry;
 use crate::role_counters::RoleCounters;
 use crate::telemetry::QuestionId;
+use crate::wire::mensaje::{Pedido, PedidoRefused, Respuesta};
 use crate::wire::texts::LISTENING;
 use crate::wire::{Answer, Question};
 use connection::Connection;
@@ -58,12 +59,12 @@ pub trait Responder: Send + Sync + 'static {
     }
 }
 
-/// The answer to a frame that is not a question: known at once, or worked
-/// out meanwhile (a list fetched from Profesor, a chunk written); either
-/// way it goes out in order with the other answers.
+/// The answer to a mensaje request: known at once, or worked out
+/// meanwhile (a list fetched from Profesor, a chunk written); either way
+/// it goes out in order with the other answers.
 pub enum FrameAnswer {
-    Now(bytes::Bytes),
-    Later(Pin<Box<dyn Future<Output = bytes::Bytes> + Send>>),
+    Now(Respuesta),
+    Later(Pin<Box<dyn Future<Output = Respuesta> + Send>>),
 }
 
 /// Frames of a transfer a client asked for (a file in chunks): unlike
@@ -74,9 +75,10 @@ pub type BulkLane = tokio::sync::mpsc::Receiver<bytes::Bytes>;
 /// One client's state for a role that offers more than questions. Dropped
 /// when the client goes, which is how the role learns it left.
 pub trait ClientSession: Send + 'static {
-    /// Answers a frame that is not a question (the answer goes out in order
-    /// with the others); `None` leaves it to be read as a question.
-    fn take_frame(&mut self, body: &[u8]) -> Option<FrameAnswer>;
+    /// Answers a mensaje request, already classified by the server (the
+    /// answer goes out in order with the others). A client with a session
+    /// may send mensajes; one without is only ever asked questions.
+    fn answer(&mut self, pedido: Result<Pedido, PedidoRefused>) -> FrameAnswer;
 
     /// The lane of transfer frames for this client, taken once when it
     /// connects; written only when no answer or push is waiting, so a

@@ -66,15 +66,15 @@ tokio::task_local! {
 
 /// The run: every case, in order.
 #[derive(Debug, Clone, Serialize)]
-pub struct Informe {
+pub struct Reporte {
     pub rol: String,
     pub objetivo: String,
     pub casos: Vec<Caso>,
 }
 
-impl Informe {
+impl Reporte {
     pub fn new(rol: &str, objetivo: &str) -> Self {
-        Informe {
+        Reporte {
             rol: rol.to_owned(),
             objetivo: objetivo.to_owned(),
             casos: Vec::new(),

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::caso::{Informe, Veredicto};
+use super::caso::{Reporte, Veredicto};
 
 /// Whether an answer is right (`Ok(None)`), right with a remark, or wrong
 /// (`Err(what was expected)`).
@@ -251,7 +251,7 @@ pub async fn silent_client_blocks_nobody(
 /// TCP server: `good` is a question it answers (what 20 clients ask at
 /// once), `check` its answer.
 pub async fn error_and_concurrency_sections(
-    informe: &mut Informe,
+    informe: &mut Reporte,
     addr: &Destino,
     good: &'static [u8],
     check: Check,
@@ -370,7 +370,7 @@ async fn connect_with_small_buffer(addr: &str) -> Result<tokio::net::TcpStream, 
 /// that never reads sends (one the server answers itself: thousands of
 /// them must not reach Tareo or Profesor's count), `check` its answer.
 pub async fn slow_clients_section(
-    informe: &mut Informe,
+    informe: &mut Reporte,
     addr: &Destino,
     question: &'static [u8],
     check: Check,

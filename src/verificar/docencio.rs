@@ -1,7 +1,7 @@
 //! The cases of a Docencio: a TCP server for students that answers
 //! `Contenido` itself and passes the rest to Tareo.
 
-use super::caso::Informe;
+use super::caso::Reporte;
 use super::comunes::{
     answer_is, error_and_concurrency_sections, many_on_one_connection, or_peer_error, oversized,
     partial_frame, pipelined, slow_clients_section, Check,
@@ -40,15 +40,40 @@ fn relayed_or_error(answer: &[u8]) -> Result<Option<String>, String> {
     or_peer_error(answer, relayed, "¿Tareo o Profesor no están?")
 }
 
+/// Section 2: one question each, its answer checked.
+const QUESTIONS: [(&str, &str, &[u8], Check); 3] = [
+    (
+        "2.1",
+        "contenido (minúsculas, espacios) se reconoce",
+        b"  contenido ",
+        contenido,
+    ),
+    (
+        "2.2",
+        "Tarea: la respuesta de Tareo, envuelta y sin bytes de longitud",
+        b"Tarea",
+        relayed,
+    ),
+    (
+        "2.3",
+        "Pregunta Dificil: la de Profesor, envuelta",
+        b"Pregunta Dificil",
+        relayed_or_error,
+    ),
+];
+
 /// Every case for the Docencio at `addr`.
-pub async fn casos(addr: &Destino) -> Informe {
-    let mut informe = Informe::new("docencio", &addr.addr);
+pub async fn casos(addr: &Destino) -> Reporte {
+    let mut informe = Reporte::new("docencio", &addr.addr);
     let framing = "1 marco";
+    let exact = "Contenido: una respuesta enmarcada, el texto exacto";
+    let partial = "una pregunta que llega de a 2 bytes";
+    let huge = "longitud declarada enorme: error y cierre";
     informe
         .run(
             "1.1",
             framing,
-            "Contenido: una respuesta enmarcada, el texto exacto",
+            exact,
             answer_is(addr, b"Contenido", contenido),
         )
         .await;
@@ -56,43 +81,21 @@ pub async fn casos(addr: &Destino) -> Informe {
         .run(
             "1.2",
             framing,
-            "una pregunta que llega de a 2 bytes",
+            partial,
             partial_frame(addr, b"Contenido", contenido),
         )
         .await;
-    informe
-        .run(
-            "1.3",
-            framing,
-            "longitud declarada enorme: error y cierre",
-            oversized(addr),
-        )
-        .await;
-    let questions = "2 preguntas y textos";
-    informe
-        .run(
-            "2.1",
-            questions,
-            "contenido (minúsculas, espacios) se reconoce",
-            answer_is(addr, b"  contenido ", contenido),
-        )
-        .await;
-    informe
-        .run(
-            "2.2",
-            questions,
-            "Tarea: la respuesta de Tareo, envuelta y sin bytes de longitud",
-            answer_is(addr, b"Tarea", relayed),
-        )
-        .await;
-    informe
-        .run(
-            "2.3",
-            questions,
-            "Pregunta Dificil: la de Profesor, envuelta",
-            answer_is(addr, b"Pregunta Dificil", relayed_or_error),
-        )
-        .await;
+    informe.run("1.3", framing, huge, oversized(addr)).await;
+    for (id, nombre, question, check) in QUESTIONS {
+        informe
+            .run(
+                id,
+                "2 preguntas y textos",
+                nombre,
+                answer_is(addr, question, check),
+            )
+            .await;
+    }
     let order = "3 orden";
     let contenido_check: Check = contenido;
     let relayed_check: Check = relayed;

@@ -10,67 +10,22 @@
 //! nothing waits in a pipe's buffer) and its CPU time from `/proc`: a
 //! program that loops on a closed socket shows as CPU and output.
 
-use std::io::Read;
 use std::net::SocketAddr;
-use std::os::fd::OwnedFd;
-use std::process::{ExitStatus, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::ExitStatus;
 use std::time::Duration;
 
 use futures::FutureExt;
 use rand::seq::IndexedRandom;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::process::{Child, Command};
 use tokio_util::task::AbortOnDropHandle;
 
-use super::caso::{Informe, Veredicto};
+use super::caso::{Reporte, Veredicto};
+pub use super::programa::{adopt_orphans, kill_adopted, with_address, Programa};
+use super::programa::{lock, Proceso, Shared};
 use super::sonda::{frame, show};
 use crate::wire::texts::{ANNOUNCEMENT_PREFIX, ANSWERS, CONTENIDO_ANSWER, RELAYED_PREFIX};
 use crate::wire::Question;
-
-/// What `verificar estudiante` runs.
-#[derive(Debug, Clone)]
-pub struct Programa {
-    /// The command and its arguments, placeholders not yet replaced.
-    pub comando: Vec<String>,
-    /// Where aula listens as Docencio (port 0: a free one).
-    pub escuchar: SocketAddr,
-}
-
-impl Programa {
-    /// The program exists and can be run, and aula can listen where asked.
-    pub fn preparar(&self) -> Result<(), String> {
-        let Some(program) = self.comando.first().filter(|program| !program.is_empty()) else {
-            return Err("falta el programa a verificar, después de --".into());
-        };
-        if find_program(program).is_none() {
-            return Err(format!(
-                "no se encuentra el programa {program:?} (ni como ruta ni en el PATH)"
-            ));
-        }
-        std::net::TcpListener::bind(self.escuchar)
-            .map(drop)
-            .map_err(|err| format!("no se puede escuchar en {}: {err}", self.escuchar))
-    }
-}
-
-/// `program` as the system would run it: a path, or a name in `PATH`;
-/// only an executable file counts.
-fn find_program(program: &str) -> Option<std::path::PathBuf> {
-    use std::os::unix::fs::PermissionsExt;
-    let runnable = |path: &std::path::Path| {
-        std::fs::metadata(path)
-            .is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
-    };
-    if program.contains('/') {
-        let path = std::path::PathBuf::from(program);
-        return runnable(&path).then_some(path);
-    }
-    std::env::split_paths(&std::env::var_os("PATH")?)
-        .map(|dir| dir.join(program))
-        .find(|path| runnable(path))
-}
 
 /// Longest wait for the program's next question: the notebook's
 /// Estudiante pauses up to 6 s between questions (and two such waits fit
@@ -99,235 +54,6 @@ const SPIN_OUTPUT_BYTES: u64 = 64 * 1024;
 /// never allocated).
 const MAX_QUESTION: u32 = 64 * 1024;
 
-/// Output kept for reports and searches (the newest bytes).
-const OUTPUT_KEPT: usize = 256 * 1024;
-
-/// The program's arguments with aula's address in place of `{host}`,
-/// `{puerto}` (or `{port}`) and `{addr}`.
-pub fn with_address(comando: &[String], addr: SocketAddr) -> Vec<String> {
-    comando
-        .iter()
-        .map(|arg| {
-            arg.replace("{addr}", &addr.to_string())
-                .replace("{host}", &addr.ip().to_string())
-                .replace("{puerto}", &addr.port().to_string())
-                .replace("{port}", &addr.port().to_string())
-        })
-        .collect()
-}
-
-/// What the program printed, stdout and stderr together: the newest
-/// [`OUTPUT_KEPT`] bytes, and how many came in all.
-#[derive(Default)]
-struct Salida {
-    kept: Vec<u8>,
-    /// Position of `kept[0]` in everything printed.
-    start: u64,
-}
-
-impl Salida {
-    fn push(&mut self, bytes: &[u8]) {
-        self.kept.extend_from_slice(bytes);
-        if self.kept.len() > 2 * OUTPUT_KEPT {
-            let drop = self.kept.len() - OUTPUT_KEPT;
-            self.kept.drain(..drop);
-            self.start += drop as u64;
-        }
-    }
-
-    fn total(&self) -> u64 {
-        self.start + self.kept.len() as u64
-    }
-
-    /// What came after position `mark` (what is still kept of it).
-    fn since(&self, mark: u64) -> &[u8] {
-        let skip = mark.saturating_sub(self.start) as usize;
-        &self.kept[skip.min(self.kept.len())..]
-    }
-}
-
-type Shared = Arc<Mutex<Salida>>;
-
-fn lock(salida: &Shared) -> std::sync::MutexGuard<'_, Salida> {
-    salida
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-/// The program running, in a process group of its own (so everything it
-/// starts is killed with it).
-struct Proceso {
-    child: Child,
-    pid: Option<u32>,
-}
-
-impl Proceso {
-    fn start(comando: &[String], addr: SocketAddr, salida: &Shared) -> Result<Proceso, String> {
-        let Some((program, args)) = comando.split_first() else {
-            return Err("falta el programa a verificar (después de --)".into());
-        };
-        let pty = nix::pty::openpty(None, None)
-            .map_err(|err| format!("no se pudo abrir una terminal para su salida: {err}"))?;
-        // Neither end leaks into other processes started meanwhile (the
-        // program gets the other end as its stdout and stderr): one that
-        // kept it would keep the capture waiting for its end.
-        for fd in [&pty.master, &pty.slave] {
-            nix::fcntl::fcntl(
-                fd,
-                nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
-            )
-            .map_err(|err| format!("no se pudo abrir una terminal para su salida: {err}"))?;
-        }
-        let stderr = pty
-            .slave
-            .try_clone()
-            .map_err(|err| format!("no se pudo abrir una terminal para su salida: {err}"))?;
-        let mut command = Command::new(program);
-        command
-            .args(args)
-            .env("AULA_DOCENCIO_ADDR", addr.to_string())
-            .env("PYTHONUNBUFFERED", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(pty.slave))
-            .stderr(Stdio::from(stderr))
-            .process_group(0)
-            .kill_on_drop(true);
-        let child = command
-            .spawn()
-            .map_err(|err| format!("no se pudo ejecutar {program:?}: {err}"))?;
-        // The terminal's other end now lives only in the program: reading
-        // ends when it (and all it started) exits.
-        drop(command);
-        capture(pty.master, salida.clone());
-        Ok(Proceso {
-            pid: child.id(),
-            child,
-        })
-    }
-
-    /// CPU time (user and system) the program has used, in seconds.
-    fn cpu_seconds(&self) -> Option<f64> {
-        let group = self.pid?;
-        // Every process of its group: a launcher (`bash run.sh`, `uv run`)
-        // may do nothing while the program it started spins.
-        let ticks: f64 = processes()
-            .iter()
-            .filter(|process| process.group == group)
-            .map(|process| process.cpu_ticks)
-            .sum();
-        let per_second = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK).ok()??;
-        (per_second > 0).then(|| ticks / per_second as f64)
-    }
-}
-
-impl Drop for Proceso {
-    fn drop(&mut self) {
-        if let Some(pid) = self.pid.and_then(|pid| i32::try_from(pid).ok()) {
-            let _ = nix::sys::signal::killpg(
-                nix::unistd::Pid::from_raw(pid),
-                nix::sys::signal::Signal::SIGKILL,
-            );
-        }
-    }
-}
-
-/// Makes this process the reaper of whatever the graded program leaves
-/// behind: a child that calls `setsid()` leaves the program's process
-/// group, so the group kill misses it; as a subreaper, its orphans become
-/// ours and [`kill_adopted`] ends them. For the `estudiante` binary only:
-/// in a process shared with other work (a test binary) it would adopt
-/// everyone's orphans.
-pub fn adopt_orphans() -> bool {
-    nix::sys::prctl::set_child_subreaper(true).is_ok()
-}
-
-/// Kills every process whose parent is this one: at the end of a run of
-/// `estudiante verificar estudiante`, that is the graded program and what
-/// it left (adopted through [`adopt_orphans`]). A few rounds, since the
-/// children of a killed process come to us in their turn. Returns how
-/// many were killed.
-pub async fn kill_adopted() -> usize {
-    let me = std::process::id();
-    let mut killed = 0;
-    for _ in 0..20 {
-        let children = children_of(me);
-        if children.is_empty() {
-            break;
-        }
-        for pid in children {
-            if nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid),
-                nix::sys::signal::Signal::SIGKILL,
-            )
-            .is_ok()
-            {
-                killed += 1;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    killed
-}
-
-/// Live (not zombie) processes whose parent is `parent`.
-fn children_of(parent: u32) -> Vec<i32> {
-    processes()
-        .iter()
-        .filter(|process| !process.zombie && process.parent == parent)
-        .filter_map(|process| i32::try_from(process.pid).ok())
-        .collect()
-}
-
-/// What `/proc/PID/stat` says of a process, the parts used here.
-struct ProcStat {
-    pid: u32,
-    zombie: bool,
-    parent: u32,
-    group: u32,
-    /// User and system CPU time, in clock ticks.
-    cpu_ticks: f64,
-}
-
-/// Every process `/proc` shows now (the name, which may hold spaces and
-/// parentheses, is skipped by splitting at its last `)`).
-fn processes() -> Vec<ProcStat> {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .filter_map(|entry| {
-            let pid = entry.ok()?.file_name().to_str()?.parse::<u32>().ok()?;
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-            let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-            Some(ProcStat {
-                pid,
-                zombie: *fields.first()? == "Z",
-                parent: fields.get(1)?.parse().ok()?,
-                group: fields.get(2)?.parse().ok()?,
-                cpu_ticks: fields.get(11)?.parse::<f64>().ok()?
-                    + fields.get(12)?.parse::<f64>().ok()?,
-            })
-        })
-        .collect()
-}
-
-/// Reads the program's terminal into `salida` until it closes.
-fn capture(master: OwnedFd, salida: Shared) {
-    std::thread::spawn(move || {
-        let mut terminal = std::fs::File::from(master);
-        let mut buffer = [0u8; 8192];
-        loop {
-            match terminal.read(&mut buffer) {
-                Ok(0) => return,
-                Ok(n) => lock(&salida).push(&buffer[..n]),
-                Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
-                // EIO: every copy of the other end is closed.
-                Err(_) => return,
-            }
-        }
-    });
-}
-
 /// aula as the program's Docencio.
 struct Docencio {
     comando: Vec<String>,
@@ -342,108 +68,65 @@ struct Docencio {
 }
 
 /// Every case for the student program `programa`.
-pub async fn casos(programa: &Programa) -> Informe {
-    let mut informe = Informe::new("estudiante", &programa.comando.join(" "));
-    // The address is fixed first (a free port when 0) and left closed: the
-    // program starts before its Docencio.
-    let addr = match std::net::TcpListener::bind(programa.escuchar)
-        .and_then(|listener| listener.local_addr())
-    {
-        Ok(addr) => addr,
-        Err(err) => {
+pub async fn casos(programa: &Programa) -> Reporte {
+    let mut informe = Reporte::new("estudiante", &programa.comando.join(" "));
+    let start = "1 arranque y marco";
+    let mut docencio = match Docencio::new(programa) {
+        Ok(docencio) => docencio,
+        Err(why) => {
+            let listen = "escuchar como Docencio";
             informe
-                .run(
-                    "1.1",
-                    "1 arranque y marco",
-                    "escuchar como Docencio",
-                    async {
-                        Veredicto::Falla(format!(
-                            "no se pudo escuchar en {}: {err}",
-                            programa.escuchar
-                        ))
-                    },
-                )
+                .run("1.1", start, listen, async { Veredicto::Falla(why) })
                 .await;
             return informe;
         }
     };
-    let mut docencio = Docencio {
-        comando: with_address(&programa.comando, addr),
-        addr,
-        listener: None,
-        proceso: None,
-        conexion: None,
-        salida: Shared::default(),
-        pendiente: None,
-        anuncios: 0,
-    };
     let docencio = &mut docencio;
-    let start = "1 arranque y marco";
+    let before = "arrancado antes que Docencio: reintenta y se conecta";
+    let framed = "su pregunta llega enmarcada: 4 bytes big-endian y UTF-8";
     informe
-        .run(
-            "1.1",
-            start,
-            "arrancado antes que Docencio: reintenta y se conecta",
-            docencio.started_before_docencio(),
-        )
+        .run("1.1", start, before, docencio.started_before_docencio())
         .await;
     informe
-        .run(
-            "1.2",
-            start,
-            "su pregunta llega enmarcada: 4 bytes big-endian y UTF-8",
-            docencio.first_question(),
-        )
+        .run("1.2", start, framed, docencio.first_question())
         .await;
     let questions = "2 preguntas y respuestas";
+    let one_of_three = "pregunta una de las tres, con el texto exacto";
+    let shows = "muestra la respuesta que recibe";
+    let after_error = "sigue preguntando tras una respuesta Error:";
     informe
-        .run(
-            "2.1",
-            questions,
-            "pregunta una de las tres, con el texto exacto",
-            async { docencio.question_is_one_of_three() },
-        )
+        .run("2.1", questions, one_of_three, async {
+            docencio.question_is_one_of_three()
+        })
         .await;
     informe
-        .run(
-            "2.2",
-            questions,
-            "muestra la respuesta que recibe",
-            docencio.shows_the_answer(),
-        )
+        .run("2.2", questions, shows, docencio.shows_the_answer())
         .await;
     informe
         .run(
             "2.3",
             questions,
-            "sigue preguntando tras una respuesta Error:",
+            after_error,
             docencio.goes_on_after_an_error(),
         )
         .await;
     let reading = "3 lectura";
+    let one_write = "una respuesta y un anuncio en una misma escritura: muestra ambos";
+    let pieces = "una respuesta que llega en pedazos: la muestra entera y sigue";
     informe
         .run(
             "3.1",
             reading,
-            "una respuesta y un anuncio en una misma escritura: muestra ambos",
+            one_write,
             docencio.two_frames_in_one_write(),
         )
         .await;
     informe
-        .run(
-            "3.2",
-            reading,
-            "una respuesta que llega en pedazos: la muestra entera y sigue",
-            docencio.answer_in_pieces(),
-        )
+        .run("3.2", reading, pieces, docencio.answer_in_pieces())
         .await;
+    let closed = "Docencio cierra la conexión: se reconecta o termina, sin girar en vacío";
     informe
-        .run(
-            "4.1",
-            "4 cierre",
-            "Docencio cierra la conexión: se reconecta o termina, sin girar en vacío",
-            docencio.closed_connection(),
-        )
+        .run("4.1", "4 cierre", closed, docencio.closed_connection())
         .await;
     docencio.proceso = None;
     informe
@@ -460,6 +143,25 @@ macro_rules! or_fail {
 }
 
 impl Docencio {
+    /// aula as `programa`'s Docencio. The address is fixed first (a free
+    /// port when 0) and left closed: the program starts before its
+    /// Docencio.
+    fn new(programa: &Programa) -> Result<Docencio, String> {
+        let addr = std::net::TcpListener::bind(programa.escuchar)
+            .and_then(|listener| listener.local_addr())
+            .map_err(|err| format!("no se pudo escuchar en {}: {err}", programa.escuchar))?;
+        Ok(Docencio {
+            comando: with_address(&programa.comando, addr),
+            addr,
+            listener: None,
+            proceso: None,
+            conexion: None,
+            salida: Shared::default(),
+            pendiente: None,
+            anuncios: 0,
+        })
+    }
+
     fn printed_since(&self, mark: u64) -> String {
         let salida = lock(&self.salida);
         let since = salida.since(mark);
@@ -528,7 +230,7 @@ impl Docencio {
                 Ok(Err(err)) => Err(format!("no se pudo aceptar su conexión: {err}")),
                 Err(_) => Err(format!("no se conectó en {wait:?}")),
             },
-            status = proceso.child.wait() => Err(exited(status)),
+            status = proceso.wait() => Err(exited(status)),
         }
     }
 
@@ -536,7 +238,7 @@ impl Docencio {
         or_fail!(self.start());
         let mark = 0;
         if let Some(proceso) = &mut self.proceso {
-            if let Ok(status) = tokio::time::timeout(START_WAIT, proceso.child.wait()).await {
+            if let Ok(status) = tokio::time::timeout(START_WAIT, proceso.wait()).await {
                 let why = exited(status);
                 self.proceso = None;
                 return Veredicto::Falla(format!(
@@ -816,7 +518,7 @@ impl Docencio {
                 }
                 Err(err) => Veredicto::Falla(format!("no se pudo aceptar su conexión: {err}")),
             },
-            status = proceso.child.wait() => match status {
+            status = proceso.wait() => match status {
                 Ok(status) if status.success() => Veredicto::Pasa,
                 status => Veredicto::Observacion(format!("{} al cerrarse la conexión", exited(status))),
             },
@@ -854,33 +556,5 @@ fn exited(status: std::io::Result<ExitStatus>) -> String {
     match status {
         Ok(status) => format!("el programa terminó ({status})"),
         Err(err) => format!("el programa terminó ({err})"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn placeholders_take_the_address() {
-        let addr: SocketAddr = "127.0.0.1:4999".parse().unwrap();
-        let comando = ["python3", "e.py", "{host}", "{puerto}", "--a={addr}"].map(String::from);
-        assert_eq!(
-            with_address(&comando, addr),
-            ["python3", "e.py", "127.0.0.1", "4999", "--a=127.0.0.1:4999"]
-        );
-    }
-
-    #[test]
-    fn output_keeps_the_newest_bytes_and_counts_them_all() {
-        let mut salida = Salida::default();
-        for _ in 0..5 {
-            salida.push(&[b'x'; OUTPUT_KEPT]);
-        }
-        salida.push(b"fin");
-        assert_eq!(salida.total(), 5 * OUTPUT_KEPT as u64 + 3);
-        assert!(salida.kept.len() <= 2 * OUTPUT_KEPT);
-        assert_eq!(salida.since(salida.total() - 3), b"fin");
-        assert_eq!(salida.since(0).len(), salida.kept.len());
     }
 }

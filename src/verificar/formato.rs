@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde_json::json;
 
-use super::caso::{Caso, Informe, Veredicto};
+use super::caso::{Caso, Reporte, Veredicto};
 
 /// How the report is printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -21,7 +21,7 @@ pub enum Formato {
     Gradescope,
 }
 
-pub fn render(informe: &Informe, formato: Formato, colour: bool) -> String {
+pub fn render(informe: &Reporte, formato: Formato, colour: bool) -> String {
     match formato {
         Formato::Texto => texto(informe, colour),
         Formato::Json => serde_json::to_string_pretty(informe).unwrap_or_default(),
@@ -33,7 +33,7 @@ pub fn render(informe: &Informe, formato: Formato, colour: bool) -> String {
 /// Width of the case names' column (the longest name fits).
 const NAME_WIDTH: usize = 72;
 
-fn texto(informe: &Informe, colour: bool) -> String {
+fn texto(informe: &Reporte, colour: bool) -> String {
     let mut out = texto_cabecera(&informe.rol, &informe.objetivo);
     let mut section = String::new();
     for caso in &informe.casos {
@@ -82,7 +82,7 @@ pub fn texto_caso(caso: &Caso, colour: bool, section: &mut String) -> String {
 }
 
 /// The table's last line: how many passed.
-pub fn texto_pie(informe: &Informe) -> String {
+pub fn texto_pie(informe: &Reporte) -> String {
     let passed = informe
         .casos
         .iter()
@@ -116,7 +116,7 @@ fn allowed_in_xml(c: char) -> bool {
     matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
 }
 
-fn junit(informe: &Informe) -> String {
+fn junit(informe: &Reporte) -> String {
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     out.push_str(&format!(
         "<testsuite name=\"aula verificar {}\" tests=\"{}\" failures=\"{}\" skipped=\"{}\" time=\"{:.3}\">\n",
@@ -153,7 +153,7 @@ fn junit(informe: &Informe) -> String {
     out
 }
 
-fn gradescope(informe: &Informe) -> String {
+fn gradescope(informe: &Reporte) -> String {
     let mut sections: BTreeMap<&str, (u32, u32, Vec<String>)> = BTreeMap::new();
     for caso in &informe.casos {
         let entry = sections.entry(&caso.seccion).or_default();
@@ -195,7 +195,7 @@ mod tests {
     /// characters escaped, characters XML refuses written as `\u{...}`.
     #[test]
     fn junit_escapes_what_a_target_sent() {
-        let mut informe = Informe::new("docencio", "127.0.0.1:4446");
+        let mut informe = Reporte::new("docencio", "127.0.0.1:4446");
         informe.casos.push(Caso {
             id: "1.1".into(),
             seccion: "1 marco".into(),

@@ -7,27 +7,30 @@
 //!   on every read, for targets that hang or send garbage.
 //! - [`docencio`], [`tareo`], [`profesor`]: the cases of each server;
 //!   [`sala`]: la sala and the material on a Docencio's student port.
-//! - [`estudiante`]: a student program, started by aula, with aula as its
-//!   Docencio.
+//! - [`estudiante`]: a student program, started by aula ([`programa`]),
+//!   with aula as its Docencio.
 //! - [`formato`]: the report as a table, JSON or JUnit XML.
+//! - [`cli`]: the grader's command line (`estudiante verificar`).
 //!
 //! Every case is bounded in time ([`CASE_TIMEOUT`]); the target may hang,
 //! crash or send garbage and the run still ends with a report. Only the
 //! address the user names is contacted, with bounded load.
 
 pub mod caso;
+pub mod cli;
 mod comunes;
 pub mod docencio;
 pub mod estudiante;
 pub mod formato;
 pub mod profesor;
+mod programa;
 pub mod sala;
 pub mod sonda;
 pub mod tareo;
 
 use std::time::Duration;
 
-pub use caso::{Caso, Informe, Veredicto};
+pub use caso::{Caso, Reporte, Veredicto};
 
 /// Longest a case may take.
 pub const CASE_TIMEOUT: Duration = Duration::from_secs(15);
@@ -106,13 +109,13 @@ fn host_and_port(addr: &str) -> Result<(), String> {
 }
 
 /// Runs every case for `objetivo`.
-pub async fn verificar(objetivo: &Objetivo) -> Informe {
+pub async fn verificar(objetivo: &Objetivo) -> Reporte {
     verificar_esperando(objetivo, ANSWER_WAIT).await
 }
 
 /// The same, waiting `espera` for each answer (tests of targets that
 /// never answer use a shorter one).
-pub async fn verificar_esperando(objetivo: &Objetivo, espera: Duration) -> Informe {
+pub async fn verificar_esperando(objetivo: &Objetivo, espera: Duration) -> Reporte {
     let destino = |addr: &str| sonda::Destino {
         addr: addr.to_owned(),
         espera,

@@ -6,29 +6,44 @@
 
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use super::caso::{Informe, Veredicto};
+use super::caso::{Reporte, Veredicto};
 use super::sonda::{frame, show, Destino, Sonda};
+use crate::wire::mensaje::{EstadoRespuesta, Mensaje, Nombre, Pedido, TextoChat};
 use crate::wire::texts::CONTENIDO_ANSWER;
 
 /// How long a chat line may take to reach the other student.
 const PUSH_WAIT: Duration = Duration::from_secs(3);
 
-/// A mensaje request as a frame body.
-fn mensaje(operacion: &str, data: Value) -> Vec<u8> {
-    json!({"operacion": operacion, "data": data})
-        .to_string()
-        .into_bytes()
+/// A request as our students send it.
+fn pedido(pedido: Pedido) -> Vec<u8> {
+    pedido.to_frame().to_vec()
+}
+
+/// The envelope of a mensaje in `body`, if it is one. The grader reads only
+/// the envelope (what the contract fixes), so that a Docencio whose `data`
+/// says more or less than ours is graded on the contract alone.
+fn envelope(body: &[u8]) -> Option<Mensaje> {
+    serde_json::from_slice(body).ok()
+}
+
+/// A push: a mensaje without `estado`.
+fn is_push(body: &[u8]) -> bool {
+    envelope(body).is_some_and(|mensaje| mensaje.estado.is_none())
 }
 
 /// An answer (it has `estado`) to `operacion`: its `estado` and `data`.
-fn answer_of(body: &[u8], operacion: &str) -> Result<(String, Value), String> {
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|_| format!("una respuesta JSON a {operacion}; llegó \"{}\"", show(body)))?;
-    match (value["operacion"].as_str(), value["estado"].as_str()) {
-        (Some(op), Some(estado)) if op == operacion || estado == "error" => {
-            Ok((estado.to_owned(), value["data"].clone()))
+fn answer_of(body: &[u8], operacion: &str) -> Result<(EstadoRespuesta, Value), String> {
+    let Some(mensaje) = envelope(body) else {
+        return Err(format!(
+            "una respuesta JSON a {operacion}; llegó \"{}\"",
+            show(body)
+        ));
+    };
+    match mensaje.estado {
+        Some(estado) if mensaje.operacion == operacion || estado == EstadoRespuesta::Error => {
+            Ok((estado, mensaje.data))
         }
         _ => Err(format!(
             "{{\"operacion\": \"{operacion}\", \"estado\": ...}}; llegó \"{}\"",
@@ -39,15 +54,15 @@ fn answer_of(body: &[u8], operacion: &str) -> Result<(String, Value), String> {
 
 /// Reads frames until the answer to `operacion` (pushes, which have no
 /// `estado`, are skipped).
-async fn read_answer(sonda: &mut Sonda, operacion: &str) -> Result<(String, Value), String> {
+async fn read_answer(
+    sonda: &mut Sonda,
+    operacion: &str,
+) -> Result<(EstadoRespuesta, Value), String> {
     for _ in 0..64 {
         let body = sonda.read().await?;
-        if let Ok(value) = serde_json::from_slice::<Value>(&body) {
-            if value.get("estado").is_none() && value.get("operacion").is_some() {
-                continue;
-            }
+        if !is_push(&body) {
+            return answer_of(&body, operacion);
         }
-        return answer_of(&body, operacion);
     }
     Err(format!(
         "64 empujes seguidos y ninguna respuesta a {operacion}"
@@ -63,7 +78,10 @@ fn name(who: &str) -> String {
 /// what the `hola` case is.
 async fn hola(addr: &Destino, nombre: &str) -> Result<Sonda, Veredicto> {
     let mut sonda = Sonda::connect(addr).await.map_err(Veredicto::Falla)?;
-    let request = mensaje("hola", json!({"nombre": nombre}));
+    let Ok(parsed) = Nombre::parse(nombre) else {
+        return Err(Veredicto::Falla(format!("{nombre:?} no es un nombre")));
+    };
+    let request = pedido(Pedido::Hola { nombre: parsed });
     sonda.send(&request).await.map_err(Veredicto::Falla)?;
     // The first frame that is not a push (a push may come to the new name
     // before the answer).
@@ -73,9 +91,7 @@ async fn hola(addr: &Destino, nombre: &str) -> Result<Sonda, Veredicto> {
             .read()
             .await
             .map_err(|why| Veredicto::Falla(format!("hola: {why}")))?;
-        let is_push = serde_json::from_slice::<Value>(&body)
-            .is_ok_and(|value| value.get("estado").is_none() && value.get("operacion").is_some());
-        if !is_push {
+        if !is_push(&body) {
             break;
         }
     }
@@ -86,7 +102,7 @@ async fn hola(addr: &Destino, nombre: &str) -> Result<Sonda, Veredicto> {
         )));
     }
     match answer_of(&body, "hola") {
-        Ok((estado, _)) if estado == "ok" => Ok(sonda),
+        Ok((EstadoRespuesta::Ok, _)) => Ok(sonda),
         Ok((_, data)) => Err(Veredicto::Falla(format!(
             "hola con el nombre libre {nombre:?}: respondió un error: {data}"
         ))),
@@ -95,7 +111,7 @@ async fn hola(addr: &Destino, nombre: &str) -> Result<Sonda, Veredicto> {
 }
 
 /// Sections 7 (la sala) and 8 (material) of a Docencio.
-pub async fn sections(informe: &mut Informe, addr: &Destino) {
+pub async fn sections(informe: &mut Reporte, addr: &Destino) {
     let sala = "7 sala";
     let mut offered = true;
     informe
@@ -171,11 +187,14 @@ async fn chat_reaches_another(addr: &Destino) -> Veredicto {
         Err(verdict) => return verdict,
     };
     let texto = format!("verificar {}", rand::random::<u32>());
-    if let Err(why) = writer.send(&mensaje("chat", json!(texto))).await {
+    let Ok(chat) = TextoChat::parse(&texto) else {
+        return Veredicto::Falla(format!("{texto:?} no es un texto de chat"));
+    };
+    if let Err(why) = writer.send(&pedido(Pedido::Chat { texto: chat })).await {
         return Veredicto::Falla(why);
     }
     match read_answer(&mut writer, "chat").await {
-        Ok((estado, _)) if estado == "ok" => {}
+        Ok((EstadoRespuesta::Ok, _)) => {}
         Ok((_, data)) => return Veredicto::Falla(format!("chat de {ana}: error {data}")),
         Err(why) => return Veredicto::Falla(format!("chat de {ana}: {why}")),
     }
@@ -188,17 +207,17 @@ async fn chat_reaches_another(addr: &Destino) -> Veredicto {
                 ))
             }
         };
-        let Ok(push) = serde_json::from_slice::<Value>(&body) else {
+        let Some(push) = envelope(&body) else {
             continue;
         };
-        if push["operacion"] == "chat" && push["data"]["texto"] == texto.as_str() {
-            if push.get("estado").is_some() {
+        if push.operacion == "chat" && push.data["texto"] == texto.as_str() {
+            if push.estado.is_some() {
                 return Veredicto::Falla(format!(
                     "el empuje lleva \"estado\" (parece una respuesta): \"{}\"",
                     show(&body)
                 ));
             }
-            return if push["data"]["de"] == ana.as_str() {
+            return if push.data["de"] == ana.as_str() {
                 Veredicto::Pasa
             } else {
                 Veredicto::Falla(format!(
@@ -217,7 +236,7 @@ async fn mensaje_in_order(addr: &Destino) -> Veredicto {
         Err(why) => return Veredicto::Falla(why),
     };
     let mut all = frame(b"Contenido");
-    all.extend_from_slice(&frame(&mensaje("quien", Value::Null)));
+    all.extend_from_slice(&frame(&pedido(Pedido::Quien)));
     all.extend_from_slice(&frame(b"Contenido"));
     if let Err(why) = sonda.send_raw(&all).await {
         return Veredicto::Falla(why);
@@ -254,12 +273,12 @@ async fn list_of_material(addr: &Destino) -> Veredicto {
         Ok(sonda) => sonda,
         Err(why) => return Veredicto::Falla(why),
     };
-    let body = match sonda.ask(&mensaje("archivos", Value::Null)).await {
+    let body = match sonda.ask(&pedido(Pedido::Archivos)).await {
         Ok(body) => body,
         Err(why) => return Veredicto::Falla(format!("archivos: {why}")),
     };
     match answer_of(&body, "archivos") {
-        Ok((estado, data)) if estado == "ok" && data["archivos"].is_array() => Veredicto::Pasa,
+        Ok((EstadoRespuesta::Ok, data)) if data["archivos"].is_array() => Veredicto::Pasa,
         Ok((_, data)) if data.as_str().is_some_and(|why| why.contains("desconocid")) => {
             Veredicto::NoAplica(format!("no ofrece material: {data}"))
         }
@@ -280,7 +299,10 @@ async fn name_outside_is_refused(addr: &Destino) -> Veredicto {
         Ok(sonda) => sonda,
         Err(why) => return Veredicto::Falla(why),
     };
-    let request = mensaje("bajar", json!({"nombre": "../secreto", "desde": 0}));
+    let request = pedido(Pedido::Bajar {
+        nombre: "../secreto".into(),
+        desde: 0,
+    });
     let body = match sonda.ask(&request).await {
         Ok(body) => body,
         Err(why) => return Veredicto::Falla(format!("bajar ../secreto: {why}")),
@@ -289,7 +311,7 @@ async fn name_outside_is_refused(addr: &Destino) -> Veredicto {
         Ok((_, data)) if data.as_str().is_some_and(|why| why.contains("desconocid")) => {
             Veredicto::NoAplica(format!("no ofrece material: {data}"))
         }
-        Ok((estado, _)) if estado == "error" => Veredicto::Pasa,
+        Ok((EstadoRespuesta::Error, _)) => Veredicto::Pasa,
         Ok(_) => Veredicto::Falla(format!(
             "bajar \"../secreto\" debía ser un error; llegó \"{}\"",
             show(&body)

@@ -1,7 +1,7 @@
 //! The cases of a Tareo: a TCP server (for Docencio) that answers `Tarea`
 //! itself and `Pregunta Dificil` from Profesor, and refuses `Contenido`.
 
-use super::caso::Informe;
+use super::caso::Reporte;
 use super::comunes::{
     answer_is, error_and_concurrency_sections, error_then_usable, is_error, many_on_one_connection,
     or_peer_error, oversized, partial_frame, pipelined, slow_clients_section, Check,
@@ -28,8 +28,8 @@ fn one_of_four_or_error(answer: &[u8]) -> Result<Option<String>, String> {
 }
 
 /// Every case for the Tareo at `addr`.
-pub async fn casos(addr: &Destino) -> Informe {
-    let mut informe = Informe::new("tareo", &addr.addr);
+pub async fn casos(addr: &Destino) -> Reporte {
+    let mut informe = Reporte::new("tareo", &addr.addr);
     let framing = "1 marco";
     informe
         .run(

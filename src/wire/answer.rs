@@ -27,7 +27,7 @@ impl fmt::Display for Peer {
 ///
 /// `Display` gives the exact wire text, in Spanish, for a person to act on.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Refusal {
+pub enum QuestionError {
     /// Not one of the three questions (the text is echoed, bounded).
     UnknownQuestion(String),
     /// A frame with no text (N = 0, or only whitespace).
@@ -46,29 +46,29 @@ pub enum Refusal {
 
 const VALID: &str = "válidas: Contenido, Tarea, Pregunta Dificil";
 
-impl fmt::Display for Refusal {
+impl fmt::Display for QuestionError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Refusal::UnknownQuestion(text) => {
+            QuestionError::UnknownQuestion(text) => {
                 write!(f, "{ERROR_PREFIX}pregunta desconocida: '{text}' ({VALID})")
             }
-            Refusal::EmptyFrame => write!(f, "{ERROR_PREFIX}mensaje vacío ({VALID})"),
-            Refusal::InvalidUtf8 { valid_up_to } => write!(
+            QuestionError::EmptyFrame => write!(f, "{ERROR_PREFIX}mensaje vacío ({VALID})"),
+            QuestionError::InvalidUtf8 { valid_up_to } => write!(
                 f,
                 "{ERROR_PREFIX}el mensaje no es texto UTF-8 válido (byte inválido en la posición {valid_up_to})"
             ),
-            Refusal::NotForTareo => write!(
+            QuestionError::NotForTareo => write!(
                 f,
                 "{ERROR_PREFIX}Tareo no responde preguntas de Contenido: pregúntale a Docencio"
             ),
-            Refusal::FrameTooLarge { limit } => write!(
+            QuestionError::FrameTooLarge { limit } => write!(
                 f,
                 "{ERROR_PREFIX}mensaje demasiado largo (máximo {limit} bytes); se cierra la conexión"
             ),
-            Refusal::Unavailable { peer, detail } => {
+            QuestionError::Unavailable { peer, detail } => {
                 write!(f, "{ERROR_PREFIX}{peer} no está disponible ({detail})")
             }
-            Refusal::Downstream(text) => f.write_str(text),
+            QuestionError::Downstream(text) => f.write_str(text),
         }
     }
 }
@@ -81,7 +81,7 @@ pub enum Answer {
     /// allocates nothing.
     Real(Cow<'static, str>),
     /// An `Error: ...` answer.
-    Refused(Refusal),
+    Refused(QuestionError),
     /// The answer to a mensaje (a JSON frame, [`super::mensaje`]), not to
     /// a question: it goes out in order with the others.
     Mensaje(Bytes),
@@ -116,8 +116,8 @@ impl std::fmt::Display for Answer {
     }
 }
 
-impl From<Refusal> for Answer {
-    fn from(refusal: Refusal) -> Self {
+impl From<QuestionError> for Answer {
+    fn from(refusal: QuestionError) -> Self {
         Answer::Refused(refusal)
     }
 }

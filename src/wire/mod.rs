@@ -1,18 +1,25 @@
 //! What travels on the TCP links: frames, questions, answers.
 //!
 //! The framing is configured in exactly one place ([`codec`]); the texts of
-//! the contract live in [`texts`]; [`Question::parse`] is the only place where
-//! bytes become a question, and [`Answer`] the only place where a failure
-//! becomes an `Error: ...` text.
+//! the contract live in [`texts`]; [`ClientFrame::classify`] is the only
+//! place where a client's frame becomes a question or a mensaje request
+//! ([`mensaje`], whose answers and pushes are typed there too), and
+//! [`Answer`] the only place where a failure becomes an `Error: ...` text.
 
 mod answer;
 pub mod codec;
+mod frame;
 pub mod mensaje;
 mod question;
 pub mod texts;
 
-pub use answer::{Answer, Peer, Refusal};
+pub use answer::{Answer, Peer, QuestionError};
+
+/// The name [`QuestionError`] had before; kept for code outside the TCP
+/// roles (`crate::Refusal`, Tareo) until it moves to the new one.
+pub use answer::QuestionError as Refusal;
 pub use codec::{frame_codec, split_framed, Buffers, FrameReader, FrameWriter};
+pub use frame::ClientFrame;
 pub use question::Question;
 
 /// Tareo's address when none is given: where Tareo listens and where

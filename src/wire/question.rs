@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use super::answer::Refusal;
+use super::answer::QuestionError;
 use super::texts::{is_known_answer, CONTENIDO_ANSWER, RELAYED_PREFIX};
 
 /// A question a student may ask. Anything else is refused with an
@@ -40,11 +40,11 @@ impl Question {
 
     /// Parses a frame body: surrounding whitespace trimmed, case ignored, and
     /// "Difícil" accepted with or without its accent.
-    pub fn parse(body: &[u8]) -> Result<Question, Refusal> {
+    pub fn parse(body: &[u8]) -> Result<Question, QuestionError> {
         if body.is_empty() {
-            return Err(Refusal::EmptyFrame);
+            return Err(QuestionError::EmptyFrame);
         }
-        let text = std::str::from_utf8(body).map_err(|err| Refusal::InvalidUtf8 {
+        let text = std::str::from_utf8(body).map_err(|err| QuestionError::InvalidUtf8 {
             valid_up_to: err.valid_up_to(),
         })?;
         let trimmed = text.trim();
@@ -53,8 +53,8 @@ impl Question {
             "contenido" => Ok(Question::Contenido),
             "tarea" => Ok(Question::Tarea),
             "pregunta dificil" => Ok(Question::PreguntaDificil),
-            "" => Err(Refusal::EmptyFrame),
-            _ => Err(Refusal::UnknownQuestion(echo(trimmed))),
+            "" => Err(QuestionError::EmptyFrame),
+            _ => Err(QuestionError::UnknownQuestion(echo(trimmed))),
         }
     }
 
@@ -131,7 +131,7 @@ mod tests {
     fn inner_spacing_is_not_normalised() {
         assert!(matches!(
             Question::parse(b"Pregunta  Dificil"),
-            Err(Refusal::UnknownQuestion(_))
+            Err(QuestionError::UnknownQuestion(_))
         ));
     }
 
@@ -145,15 +145,15 @@ mod tests {
 
     #[test]
     fn refuses_empty_and_blank_frames() {
-        assert_eq!(Question::parse(b""), Err(Refusal::EmptyFrame));
-        assert_eq!(Question::parse(b"  \n"), Err(Refusal::EmptyFrame));
-        assert!(Refusal::EmptyFrame.to_string().starts_with("Error: "));
+        assert_eq!(Question::parse(b""), Err(QuestionError::EmptyFrame));
+        assert_eq!(Question::parse(b"  \n"), Err(QuestionError::EmptyFrame));
+        assert!(QuestionError::EmptyFrame.to_string().starts_with("Error: "));
     }
 
     #[test]
     fn refuses_invalid_utf8_saying_where() {
         let refusal = Question::parse(b"Tar\xffea").unwrap_err();
-        assert_eq!(refusal, Refusal::InvalidUtf8 { valid_up_to: 3 });
+        assert_eq!(refusal, QuestionError::InvalidUtf8 { valid_up_to: 3 });
         assert!(refusal.to_string().starts_with("Error: "));
         assert!(refusal.to_string().contains("UTF-8"));
     }

@@ -1,4 +1,4 @@
-//! Docencio follows Profesor's event stream (`GET /eventos`, Server-Sent
+//! The follower: Docencio follows Profesor's event stream (`GET /eventos`, Server-Sent
 //! Events) and pushes to the students in its sala every announcement, and
 //! every chat line written at another Docencio (its own are skipped: they
 //! reached its students when they were written).
@@ -22,9 +22,10 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use super::sala::Sala;
-use crate::api::{Anuncio, ChatLine, EVENTOS_PATH};
+use crate::api::{Anuncio, Archivo, ChatLine, EventKind, EVENTOS_PATH};
 use crate::retry;
 use crate::telemetry::for_log;
+use crate::wire::mensaje::{LineaChat, Nombre, TextoChat};
 
 /// A stream with nothing (not even Profesor's keep-alive, every 5 s) for
 /// this long is taken as lost.
@@ -117,7 +118,8 @@ async fn follow_one(
             Ok(Some(Err(err))) => return Err(err.to_string()),
             Ok(Some(Ok(event))) => event,
         };
-        if event.event == "perdidos" {
+        let kind = EventKind::parse(&event.event);
+        if kind == Some(EventKind::Perdidos) {
             warn!(
                 "Profesor ya no guarda todos los eventos que este Docencio no leyó: algunos anuncios o líneas de chat no llegarán a sus estudiantes"
             );
@@ -132,34 +134,50 @@ async fn follow_one(
         if let Some(id) = id {
             *last_id = Some(id);
         }
-        match event.event.as_str() {
-            "anuncio" => announce(&event.data, sala),
-            "chat" => match serde_json::from_str::<ChatLine>(&event.data) {
-                // This Docencio's own lines are with its students already.
-                Ok(line) if line.docencio == own_run => {}
-                Ok(line) => {
-                    sala.chat_from_elsewhere(&line);
-                }
-                Err(err) => warn!(
-                    "Chat ilegible de Profesor ({err}): {}",
-                    for_log(&event.data)
-                ),
-            },
-            "material" => match serde_json::from_str::<crate::api::Archivo>(&event.data) {
-                Ok(archivo) => {
-                    let reached = sala.send_material(&archivo);
-                    info!(
-                        "Material enviado por Profesor a {reached} estudiante(s): {}",
-                        for_log(&archivo.nombre)
-                    );
-                }
-                Err(err) => warn!(
-                    "Material ilegible de Profesor ({err}): {}",
-                    for_log(&event.data)
-                ),
-            },
-            _ => {}
+        match kind {
+            Some(EventKind::Anuncio) => announce(&event.data, sala),
+            Some(EventKind::Chat) => chat(&event.data, own_run, sala),
+            Some(EventKind::Material) => material(&event.data, sala),
+            Some(EventKind::Perdidos) | None => {}
         }
+    }
+}
+
+/// Pushes a chat line written at another Docencio to the sala (this
+/// Docencio's own lines are with its students already).
+fn chat(data: &str, own_run: &str, sala: &Sala) {
+    let line = match serde_json::from_str::<ChatLine>(data) {
+        Ok(line) if line.docencio == own_run => return,
+        Ok(line) => line,
+        Err(err) => return warn!("Chat ilegible de Profesor ({err}): {}", for_log(data)),
+    };
+    // Profesor checked both as Docencio does; a line that does not pass
+    // is as unreadable as a broken one.
+    match (Nombre::parse(&line.de), TextoChat::parse(&line.texto)) {
+        (Ok(de), Ok(texto)) => {
+            sala.chat_from_elsewhere(LineaChat {
+                de,
+                texto,
+                momento_ms: line.momento_ms,
+            });
+        }
+        (Err(err), _) | (_, Err(err)) => {
+            warn!("Chat ilegible de Profesor ({err}): {}", for_log(data))
+        }
+    }
+}
+
+/// Tells the sala's named students about a file Profesor sends them.
+fn material(data: &str, sala: &Sala) {
+    match serde_json::from_str::<Archivo>(data) {
+        Ok(archivo) => {
+            let reached = sala.send_material(&archivo);
+            info!(
+                "Material enviado por Profesor a {reached} estudiante(s): {}",
+                for_log(&archivo.nombre)
+            );
+        }
+        Err(err) => warn!("Material ilegible de Profesor ({err}): {}", for_log(data)),
     }
 }
 
@@ -172,7 +190,7 @@ fn announce(data: &str, sala: &Sala) {
             return;
         }
     };
-    let reached = sala.announce(anuncio.id, &anuncio.texto, anuncio.momento_ms);
+    let reached = sala.announce(&anuncio);
     info!(
         "Anuncio del Profesor a {reached} estudiante(s): {}",
         for_log(&anuncio.texto)

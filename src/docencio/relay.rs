@@ -1,6 +1,6 @@
-//! Passes this Docencio's chat to Profesor (`POST /sala/chat`), for the
-//! students of the other Docencios; Profesor's event stream brings theirs
-//! back ([`super::anuncios`]).
+//! The relay out: passes this Docencio's chat to Profesor
+//! (`POST /sala/chat`), for the students of the other Docencios; Profesor's
+//! event stream brings theirs back ([`super::follower`]).
 //!
 //! One task sends, in the order the lines were written, up to 100 in one
 //! request. Chat is best effort: the lines are already with this

@@ -1,0 +1,197 @@
+//! The requests a student sends on Docencio's port: parsed by Docencio,
+//! encoded by the student, one type for both ends.
+
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::{Mensaje, MensajeError, Nombre, TextoChat};
+use crate::archivos::trozos::Trozo;
+
+/// The operations a student may ask for, with what each carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pedido {
+    /// Take a name: from now on, pushes come to this connection.
+    Hola { nombre: Nombre },
+    /// Say something to the whole class.
+    Chat { texto: TextoChat },
+    /// Who is connected (named), on every Docencio.
+    Quien,
+    /// The course's material: what files there are.
+    Archivos,
+    /// A file of the material, from byte `desde` (to resume).
+    Bajar { nombre: String, desde: u64 },
+    /// Hand in a file of `tamano` bytes whose SHA-256 is `sha256`; its
+    /// chunks follow as [`Pedido::Trozo`].
+    Subir {
+        nombre: String,
+        tamano: u64,
+        sha256: String,
+    },
+    /// One chunk of the file being handed in.
+    Trozo(Trozo),
+}
+
+/// A request that could not be read: answered with an `estado: "error"`
+/// under `operacion` (`"error"` when not even that could be read).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PedidoRefused {
+    pub operacion: String,
+    pub error: MensajeError,
+}
+
+#[derive(Deserialize)]
+struct BajarData {
+    nombre: String,
+    #[serde(default)]
+    desde: u64,
+}
+
+#[derive(Deserialize)]
+struct SubirData {
+    nombre: String,
+    tamano: u64,
+    sha256: String,
+}
+
+impl Pedido {
+    /// The request in `body` (a frame for which [`super::is_mensaje`] holds).
+    pub fn parse(body: &[u8]) -> Result<Pedido, PedidoRefused> {
+        let mensaje: Mensaje = serde_json::from_slice(body).map_err(|err| PedidoRefused {
+            operacion: "error".to_owned(),
+            error: MensajeError::NotJson(crate::telemetry::for_log(&err.to_string())),
+        })?;
+        Pedido::from_data(&mensaje.operacion, mensaje.data).map_err(|error| PedidoRefused {
+            operacion: mensaje.operacion,
+            error,
+        })
+    }
+
+    fn from_data(operacion: &str, data: Value) -> Result<Pedido, MensajeError> {
+        match operacion {
+            "hola" => match data.get("nombre").and_then(Value::as_str) {
+                Some(nombre) => Ok(Pedido::Hola {
+                    nombre: Nombre::parse(nombre)?,
+                }),
+                None => Err(MensajeError::MissingName),
+            },
+            "chat" => {
+                let texto = match &data {
+                    Value::String(texto) => Some(texto.as_str()),
+                    other => other.get("texto").and_then(Value::as_str),
+                };
+                let texto = texto.ok_or(MensajeError::MissingText)?;
+                Ok(Pedido::Chat {
+                    texto: TextoChat::parse(texto)?,
+                })
+            }
+            "quien" => Ok(Pedido::Quien),
+            "archivos" => Ok(Pedido::Archivos),
+            "bajar" => {
+                let BajarData { nombre, desde } = data_of(data, "bajar", BAJAR_NEEDS)?;
+                Ok(Pedido::Bajar { nombre, desde })
+            }
+            "subir" => {
+                let SubirData {
+                    nombre,
+                    tamano,
+                    sha256,
+                } = data_of(data, "subir", SUBIR_NEEDS)?;
+                Ok(Pedido::Subir {
+                    nombre,
+                    tamano,
+                    sha256,
+                })
+            }
+            "trozo" => Ok(Pedido::Trozo(data_of(data, "trozo", TROZO_NEEDS)?)),
+            _ => {
+                let shown = crate::telemetry::for_log(operacion);
+                Err(MensajeError::UnknownOperation(
+                    shown.chars().take(40).collect(),
+                ))
+            }
+        }
+    }
+
+    /// The operation's name on the wire.
+    pub fn operacion(&self) -> &'static str {
+        match self {
+            Pedido::Hola { .. } => "hola",
+            Pedido::Chat { .. } => "chat",
+            Pedido::Quien => "quien",
+            Pedido::Archivos => "archivos",
+            Pedido::Bajar { .. } => "bajar",
+            Pedido::Subir { .. } => "subir",
+            Pedido::Trozo(_) => "trozo",
+        }
+    }
+
+    /// The frame body a student sends (no `estado`).
+    pub fn to_frame(&self) -> Bytes {
+        let data = match self {
+            Pedido::Hola { nombre } => json!({ "nombre": nombre }),
+            Pedido::Chat { texto } => json!(texto),
+            Pedido::Quien | Pedido::Archivos => Value::Null,
+            Pedido::Bajar { nombre, desde } => json!({"nombre": nombre, "desde": desde}),
+            Pedido::Subir {
+                nombre,
+                tamano,
+                sha256,
+            } => json!({"nombre": nombre, "tamano": tamano, "sha256": sha256}),
+            Pedido::Trozo(trozo) => json!(trozo),
+        };
+        Mensaje {
+            operacion: self.operacion().to_owned(),
+            data,
+            estado: None,
+        }
+        .to_frame()
+    }
+}
+
+const BAJAR_NEEDS: &str = "{\"nombre\": ..., \"desde\": bytes ya recibidos}";
+const SUBIR_NEEDS: &str = "{\"nombre\", \"tamano\", \"sha256\"}";
+const TROZO_NEEDS: &str = "{\"nombre\", \"desde\", \"datos\"}";
+
+/// A file operation's `data`, or the refusal that says what it needs.
+fn data_of<T: DeserializeOwned>(
+    data: Value,
+    operacion: &str,
+    needs: &str,
+) -> Result<T, MensajeError> {
+    serde_json::from_value(data)
+        .map_err(|err| MensajeError::Archivo(format!("{operacion} necesita data: {needs} ({err})")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_a_student_encodes_docencio_parses_back() {
+        let pedidos = [
+            Pedido::Hola {
+                nombre: Nombre::parse("Ana").unwrap(),
+            },
+            Pedido::Chat {
+                texto: TextoChat::parse("hola").unwrap(),
+            },
+            Pedido::Quien,
+            Pedido::Archivos,
+            Pedido::Bajar {
+                nombre: "guia.pdf".into(),
+                desde: 7,
+            },
+            Pedido::Subir {
+                nombre: "t.py".into(),
+                tamano: 3,
+                sha256: "ab".into(),
+            },
+            Pedido::Trozo(Trozo::new("t.py", 0, b"abc")),
+        ];
+        for pedido in pedidos {
+            assert_eq!(Pedido::parse(&pedido.to_frame()).unwrap(), pedido);
+        }
+    }
+}

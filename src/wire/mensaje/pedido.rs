@@ -8,7 +8,8 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{Mensaje, MensajeError, Nombre, TextoChat};
+use super::nombre::{Nombre, TextoChat};
+use super::{Mensaje, MensajeError};
 use crate::archivos::trozos::Trozo;
 
 /// The operations a student may ask for, with what each carries (the

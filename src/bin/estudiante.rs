@@ -6,7 +6,7 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use aula::estudiante::{self, SummaryFormat};
+use aula::estudiante;
 use aula::{shutdown, telemetry};
 use clap::Parser;
 
@@ -16,26 +16,7 @@ async fn main() -> ExitCode {
     if let Some(command) = &args.command {
         // The terminal is the person's: only warnings go to the log.
         telemetry::init("estudiante", args.log.log_format);
-        let addr = args
-            .config()
-            .docencio_addrs
-            .first()
-            .cloned()
-            .unwrap_or_default();
-        let code = match estudiante::commands::run(
-            command,
-            &addr,
-            &args.profesor_url,
-            args.token.as_deref(),
-        )
-        .await
-        {
-            Ok(code) => code,
-            Err(err) => {
-                let _ = writeln!(std::io::stderr(), "estudiante: {err}");
-                1
-            }
-        };
+        let code = estudiante::commands::main(&args, command).await;
         // At once: the thread reading the terminal is blocked in a read
         // that nothing can cancel, and the runtime's teardown must not wait
         // on anything of it.
@@ -48,12 +29,7 @@ async fn main() -> ExitCode {
     let summary = estudiante::run(args.config(), shutdown::signal()).await;
     // Not println!: with stdout already closed (a pipe whose reader left on
     // Ctrl-C) that would panic; the exit code still tells the outcome.
-    let printed = match args.summary_format {
-        SummaryFormat::Texto => summary.to_string(),
-        SummaryFormat::Json => serde_json::to_string(&summary.record())
-            .unwrap_or_else(|err| format!("{{\"error\":\"{err}\"}}")),
-    };
-    let _ = writeln!(std::io::stdout(), "{printed}");
+    let _ = writeln!(std::io::stdout(), "{}", summary.shown(args.summary_format));
     // An answer that is not an error and not right for its question means a
     // peer breaks the protocol: worth a failing exit for scripts.
     if summary.total.wrong > 0 {

@@ -125,13 +125,7 @@ pub async fn run(
         config.token.as_deref(),
     )?;
     crate::server::warn_if_reachable("Docencio", listener.local_addr()?);
-    let ledger = match &config.data_dir {
-        Some(data_dir) => Ledger::open(data_dir, listener.local_addr()?.port())?,
-        None => {
-            info!("Los avisos pendientes a Profesor se guardan solo en memoria (sin --data-dir)");
-            Ledger::in_memory()
-        }
-    };
+    let ledger = open_ledger(&config, listener.local_addr()?.port())?;
     let stop_serving = crate::shutdown::token_from(shutdown);
     // Tareo links and the notifier outlive the student connections, which
     // still need them while they drain.
@@ -150,27 +144,12 @@ pub async fn run(
         },
         &background,
     );
-    let run = counters.run_label();
-    let relay = relay::start(
-        profesor.clone(),
-        run.clone(),
-        stop_background.clone(),
-        &background,
-    );
-    let sala = Arc::new(Sala::new(relay, counters.clone()));
+    let sala = start_sala(&profesor, &config, &counters, &stop_background, &background);
     let desk = MaterialDesk::new(crate::api::MaterialClient::new(
         &config.profesor_url,
         config.token.as_deref(),
         config.answer_timeout,
     )?);
-    background.spawn(follower::follow(
-        profesor.replica_urls(),
-        run,
-        counters.started_ms(),
-        config.answer_timeout,
-        sala.clone(),
-        stop_background.clone(),
-    ));
     background.spawn(send_informes(
         profesor.clone(),
         counters.clone(),
@@ -207,6 +186,41 @@ pub async fn run(
     }
     served?;
     Ok(())
+}
+
+/// Where what is owed to Profesor is kept: a file named by the listening
+/// `port` under the data folder, or memory only.
+fn open_ledger(config: &Config, port: u16) -> Result<Arc<Ledger>, Error> {
+    Ok(match &config.data_dir {
+        Some(data_dir) => Ledger::open(data_dir, port)?,
+        None => {
+            info!("Los avisos pendientes a Profesor se guardan solo en memoria (sin --data-dir)");
+            Ledger::in_memory()
+        }
+    })
+}
+
+/// The room, with its relay out and the follower of Profesor's events
+/// running as background tasks until `stop`.
+fn start_sala(
+    profesor: &ProfesorClient,
+    config: &Config,
+    counters: &Arc<RoleCounters>,
+    stop: &CancellationToken,
+    background: &TaskTracker,
+) -> Arc<Sala> {
+    let run = counters.run_label();
+    let relay = relay::start(profesor.clone(), run.clone(), stop.clone(), background);
+    let sala = Arc::new(Sala::new(relay, counters.clone()));
+    background.spawn(follower::follow(
+        profesor.replica_urls(),
+        run,
+        counters.started_ms(),
+        config.answer_timeout,
+        sala.clone(),
+        stop.clone(),
+    ));
+    sala
 }
 
 struct Docencio {

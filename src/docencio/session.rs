@@ -88,7 +88,7 @@ impl ClientSession for StudentSession {
         };
         match pedido {
             Pedido::Hola { nombre } => FrameAnswer::Now(self.hola(nombre)),
-            Pedido::Chat { texto } => FrameAnswer::Now(self.chat(texto)),
+            Pedido::Chat(texto) => FrameAnswer::Now(self.chat(texto)),
             Pedido::Quien => FrameAnswer::Now(Resultado::Quien(self.member.sala().names()).into()),
             Pedido::Archivos => self.material.archivos(),
             Pedido::Bajar { nombre, desde } => self.material.bajar(nombre, desde),

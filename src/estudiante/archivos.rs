@@ -273,7 +273,9 @@ pub async fn upload(
     estudiante: &str,
     como: Option<&str>,
 ) -> Result<Value, ArchivoError> {
-    let completo = hand_in(addr, path, estudiante, como).await?;
+    // Docencio would refuse the name in the same words.
+    let estudiante = Nombre::parse(estudiante).map_err(|err| refused(err.to_string()))?;
+    let completo = hand_in(addr, path, &estudiante, como).await?;
     serde_json::to_value(Recibido::Completo(completo))
         .map_err(|err| ArchivoError::Local(err.to_string()))
 }
@@ -283,7 +285,7 @@ pub async fn upload(
 pub async fn hand_in(
     addr: &str,
     path: &Path,
-    estudiante: &str,
+    estudiante: &Nombre,
     como: Option<&str>,
 ) -> Result<Completo, ArchivoError> {
     let nombre = match como {
@@ -307,12 +309,11 @@ pub async fn hand_in(
             path.display()
         )));
     }
-    // Docencio would refuse the name in the same words.
-    let estudiante = Nombre::parse(estudiante).map_err(|err| refused(err.to_string()))?;
     let mut conexion = open(addr).await?;
-    conexion
-        .ask(&Pedido::Hola { nombre: estudiante }, &mut ignore)
-        .await?;
+    let hola = Pedido::Hola {
+        nombre: estudiante.clone(),
+    };
+    conexion.ask(&hola, &mut ignore).await?;
     let subir = Pedido::Subir {
         nombre: nombre.clone(),
         tamano,

@@ -6,6 +6,7 @@ use clap::Parser;
 
 use super::{Config, Naming};
 use crate::telemetry::LogArgs;
+use crate::wire::mensaje::Nombre;
 use crate::wire::{Question, DEFAULT_DOCENCIO_ADDR};
 
 /// Estudiante: N estudiantes simulados que hacen preguntas al azar a Docencio.
@@ -92,8 +93,8 @@ pub enum Command {
     #[command(help_template = crate::cli::HELP_TEMPLATE, disable_help_flag = true, next_help_heading = "Opciones")]
     Chat {
         /// Tu nombre en la sala (único entre los conectados)
-        #[arg(long, value_parser = parse_nombre)]
-        nombre: String,
+        #[arg(long, value_parser = parse_nombre_propio)]
+        nombre: Nombre,
         /// Dónde guardar los archivos que el Profesor envía a todos
         #[arg(long, default_value = ".")]
         dir: std::path::PathBuf,
@@ -164,8 +165,8 @@ pub enum Command {
         /// El archivo a entregar
         archivo: std::path::PathBuf,
         /// Tu nombre (el de la sala)
-        #[arg(long, value_parser = parse_nombre)]
-        nombre: String,
+        #[arg(long, value_parser = parse_nombre_propio)]
+        nombre: Nombre,
         /// Entregarlo con otro nombre de archivo
         #[arg(long)]
         como: Option<String>,
@@ -223,6 +224,11 @@ fn parse_nombre(text: &str) -> Result<String, String> {
         ));
     }
     Ok(nombre)
+}
+
+/// One student's own name, checked as [`parse_nombre`] checks it.
+fn parse_nombre_propio(text: &str) -> Result<Nombre, String> {
+    Nombre::parse(&parse_nombre(text)?).map_err(|err| err.to_string())
 }
 
 fn parse_question(text: &str) -> Result<Question, String> {

@@ -146,14 +146,15 @@ fn typed_lines() -> mpsc::Receiver<String> {
 /// or `stop`.
 pub async fn run(
     addr: &str,
-    nombre: &str,
+    nombre: &Nombre,
     dir: &std::path::Path,
     stop: CancellationToken,
 ) -> Result<(), ChatError> {
     let mut conexion = Conexion::open(addr, Buffers::Small).await?;
-    // Docencio would refuse the name in the same words.
-    let nombre = Nombre::parse(nombre).map_err(|err| ChatError::Name(err.to_string()))?;
-    conexion.send(&Pedido::Hola { nombre }).await?;
+    let hola = Pedido::Hola {
+        nombre: nombre.clone(),
+    };
+    conexion.send(&hola).await?;
     let mut lines = typed_lines();
     loop {
         tokio::select! {
@@ -174,7 +175,7 @@ pub async fn run(
                     "/salir" => return Ok(()),
                     "/quien" => Pedido::Quien,
                     texto => match TextoChat::parse(texto) {
-                        Ok(texto) => Pedido::Chat { texto },
+                        Ok(texto) => Pedido::Chat(texto),
                         // Docencio would refuse it in the same words.
                         Err(err) => {
                             show(&format!("(no se envió: {err})"));

@@ -4,8 +4,22 @@
 
 use std::io::Write;
 
-use super::args::Command;
+use super::args::{Args, Command};
 use super::{archivos, chat};
+
+/// `estudiante SUBCOMMAND`, with the connection flags of `args`; returns
+/// the exit status, having said what went wrong on stderr.
+pub async fn main(args: &Args, command: &Command) -> i32 {
+    let addrs = args.config().docencio_addrs;
+    let addr = addrs.first().map_or("", String::as_str);
+    match run(command, addr, &args.profesor_url, args.token.as_deref()).await {
+        Ok(code) => code,
+        Err(err) => {
+            let _ = writeln!(std::io::stderr(), "estudiante: {err}");
+            1
+        }
+    }
+}
 
 /// Runs `command` against Docencio at `addr`; the error is what to tell
 /// the person.

@@ -1,5 +1,5 @@
 //! One client of Docencio's student port, used by the simulated class
-//! ([`super::Student`]), the chat ([`super::chat`]) and the files
+//! ([`super::run`]), the chat ([`super::chat`]) and the files
 //! ([`super::archivos`]): it connects, sends questions and requests, and
 //! reads each frame as what it is ([`Incoming`]).
 

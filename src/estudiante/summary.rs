@@ -176,6 +176,17 @@ fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1000.0)
 }
 
+impl Summary {
+    /// The summary as `--summary-format` asks: text, or one JSON line.
+    pub fn shown(&self, format: super::args::SummaryFormat) -> String {
+        match format {
+            super::args::SummaryFormat::Texto => self.to_string(),
+            super::args::SummaryFormat::Json => serde_json::to_string(&self.record())
+                .unwrap_or_else(|err| format!("{{\"error\":\"{err}\"}}")),
+        }
+    }
+}
+
 impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let t = &self.total;

@@ -15,7 +15,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use tokio::net::{TcpListener, TcpSocket};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::{sleep, timeout};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -154,6 +154,38 @@ pub fn busy_port_hint(role: &str, addr: &str) -> String {
     format!("no se pudo escuchar en {addr} (¿otro {role} ya usa ese puerto?)")
 }
 
+/// A connection permit for `peer`; `None` when the server stops first.
+/// When full, the oldest connection that never sent anything makes room
+/// (one process holding thousands of idle connections must not lock the
+/// class out); without one, this client waits, and the next ones wait in
+/// the listen backlog, until a connection ends.
+async fn room_for(
+    peer: std::net::SocketAddr,
+    permits: &Arc<Semaphore>,
+    silent: &silent::Silent,
+    limits: &ServerLimits,
+    shutdown: &CancellationToken,
+) -> Option<OwnedSemaphorePermit> {
+    if let Ok(permit) = permits.clone().try_acquire_owned() {
+        return Some(permit);
+    }
+    match silent.evict_oldest() {
+        Some(evicted) => warn!(
+            "Límite de {} conexiones alcanzado: se cierra la más antigua que no ha enviado nada ({evicted}) para atender a {peer}",
+            limits.max_connections
+        ),
+        None => warn!(
+            "Límite de {} conexiones alcanzado; los nuevos clientes esperan a que se libere una",
+            limits.max_connections
+        ),
+    }
+    tokio::select! {
+        biased;
+        () = shutdown.cancelled() => None,
+        permit = permits.clone().acquire_owned() => permit.ok(),
+    }
+}
+
 /// Accepts clients on `listener` until `shutdown` is cancelled, serving each
 /// on its own task; then waits (at most `drain_timeout`) for them to finish.
 pub async fn serve<R: Responder>(
@@ -187,33 +219,8 @@ pub async fn serve<R: Responder>(
             }
         };
         accept_backoff = retry::backoff();
-        let permit = match permits.clone().try_acquire_owned() {
-            Ok(permit) => permit,
-            Err(_) => {
-                // Full: the oldest connection that never sent anything makes
-                // room (one process holding thousands of idle connections
-                // must not lock the class out); without one, this client
-                // waits, and the next ones wait in the listen backlog, until
-                // a connection ends.
-                match silent.evict_oldest() {
-                    Some(evicted) => warn!(
-                        "Límite de {} conexiones alcanzado: se cierra la más antigua que no ha enviado nada ({evicted}) para atender a {peer}",
-                        limits.max_connections
-                    ),
-                    None => warn!(
-                        "Límite de {} conexiones alcanzado; los nuevos clientes esperan a que se libere una",
-                        limits.max_connections
-                    ),
-                }
-                tokio::select! {
-                    biased;
-                    () = shutdown.cancelled() => break,
-                    permit = permits.clone().acquire_owned() => match permit {
-                        Ok(permit) => permit,
-                        Err(_closed) => break,
-                    },
-                }
-            }
+        let Some(permit) = room_for(peer, &permits, &silent, &limits, &shutdown).await else {
+            break;
         };
         let responder = responder.clone();
         let limits = limits.clone();

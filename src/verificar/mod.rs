@@ -7,7 +7,7 @@
 //!   on every read, for targets that hang or send garbage.
 //! - [`docencio`], [`tareo`], [`profesor`]: the cases of each server;
 //!   [`sala`]: la sala and the material on a Docencio's student port.
-//! - [`estudiante`]: a student program, started by aula ([`programa`]),
+//! - [`estudiante`]: a student program, started by aula (`programa`),
 //!   with aula as its Docencio.
 //! - [`formato`]: the report as a table, JSON or JUnit XML.
 //! - [`cli`]: the grader's command line (`estudiante verificar`).

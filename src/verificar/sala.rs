@@ -190,7 +190,7 @@ async fn chat_reaches_another(addr: &Destino) -> Veredicto {
     let Ok(chat) = TextoChat::parse(&texto) else {
         return Veredicto::Falla(format!("{texto:?} no es un texto de chat"));
     };
-    if let Err(why) = writer.send(&pedido(Pedido::Chat { texto: chat })).await {
+    if let Err(why) = writer.send(&pedido(Pedido::Chat(chat))).await {
         return Veredicto::Falla(why);
     }
     match read_answer(&mut writer, "chat").await {

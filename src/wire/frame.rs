@@ -1,8 +1,9 @@
 //! The one place where a frame a client sent becomes what it is: a
 //! question, a mensaje request, or a frame refused with an `Error: ...`.
 
+use super::answer::QuestionError;
 use super::mensaje::{is_mensaje, Pedido, PedidoRefused};
-use super::{Question, QuestionError};
+use super::question::Question;
 
 /// A frame read from a client, classified.
 #[derive(Debug, Clone, PartialEq, Eq)]

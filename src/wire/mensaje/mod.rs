@@ -252,9 +252,7 @@ mod tests {
         let chat = br#"{"operacion":"chat","data":"hola a todos"}"#;
         assert_eq!(
             Pedido::parse(chat).unwrap(),
-            Pedido::Chat {
-                texto: TextoChat::parse("hola a todos").unwrap()
-            }
+            Pedido::Chat(TextoChat::parse("hola a todos").unwrap())
         );
         assert_eq!(
             Pedido::parse(br#"{"operacion":"quien"}"#).unwrap(),

@@ -1,21 +1,26 @@
 //! The requests a student sends on Docencio's port: parsed by Docencio,
-//! encoded by the student, one type for both ends.
+//! encoded by the student, one type for both ends. A new operation is a
+//! variant here (serde encodes it), its arm in [`Pedido::parse`], and its
+//! arm in Docencio's session.
 
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
-use super::{Mensaje, MensajeError, Nombre, TextoChat};
+use super::nombre::{Nombre, TextoChat};
+use super::{Mensaje, MensajeError};
 use crate::archivos::trozos::Trozo;
 
-/// The operations a student may ask for, with what each carries.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The operations a student may ask for, with what each carries (the
+/// variant is `operacion`, what it holds is `data`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "operacion", content = "data", rename_all = "lowercase")]
 pub enum Pedido {
     /// Take a name: from now on, pushes come to this connection.
     Hola { nombre: Nombre },
-    /// Say something to the whole class.
-    Chat { texto: TextoChat },
+    /// Say something to the whole class (`data` is the text itself).
+    Chat(TextoChat),
     /// Who is connected (named), on every Docencio.
     Quien,
     /// The course's material: what files there are.
@@ -82,9 +87,7 @@ impl Pedido {
                     other => other.get("texto").and_then(Value::as_str),
                 };
                 let texto = texto.ok_or(MensajeError::MissingText)?;
-                Ok(Pedido::Chat {
-                    texto: TextoChat::parse(texto)?,
-                })
+                Ok(Pedido::Chat(TextoChat::parse(texto)?))
             }
             "quien" => Ok(Pedido::Quien),
             "archivos" => Ok(Pedido::Archivos),
@@ -114,39 +117,9 @@ impl Pedido {
         }
     }
 
-    /// The operation's name on the wire.
-    pub fn operacion(&self) -> &'static str {
-        match self {
-            Pedido::Hola { .. } => "hola",
-            Pedido::Chat { .. } => "chat",
-            Pedido::Quien => "quien",
-            Pedido::Archivos => "archivos",
-            Pedido::Bajar { .. } => "bajar",
-            Pedido::Subir { .. } => "subir",
-            Pedido::Trozo(_) => "trozo",
-        }
-    }
-
     /// The frame body a student sends (no `estado`).
     pub fn to_frame(&self) -> Bytes {
-        let data = match self {
-            Pedido::Hola { nombre } => json!({ "nombre": nombre }),
-            Pedido::Chat { texto } => json!(texto),
-            Pedido::Quien | Pedido::Archivos => Value::Null,
-            Pedido::Bajar { nombre, desde } => json!({"nombre": nombre, "desde": desde}),
-            Pedido::Subir {
-                nombre,
-                tamano,
-                sha256,
-            } => json!({"nombre": nombre, "tamano": tamano, "sha256": sha256}),
-            Pedido::Trozo(trozo) => json!(trozo),
-        };
-        Mensaje {
-            operacion: self.operacion().to_owned(),
-            data,
-            estado: None,
-        }
-        .to_frame()
+        super::envelope(self, None)
     }
 }
 
@@ -174,9 +147,7 @@ mod tests {
             Pedido::Hola {
                 nombre: Nombre::parse("Ana").unwrap(),
             },
-            Pedido::Chat {
-                texto: TextoChat::parse("hola").unwrap(),
-            },
+            Pedido::Chat(TextoChat::parse("hola").unwrap()),
             Pedido::Quien,
             Pedido::Archivos,
             Pedido::Bajar {
@@ -193,5 +164,23 @@ mod tests {
         for pedido in pedidos {
             assert_eq!(Pedido::parse(&pedido.to_frame()).unwrap(), pedido);
         }
+    }
+
+    #[test]
+    fn requests_go_as_students_have_always_sent_them() {
+        let chat = Pedido::Chat(TextoChat::parse("hola").unwrap());
+        assert_eq!(chat.to_frame(), r#"{"operacion":"chat","data":"hola"}"#);
+        assert_eq!(
+            Pedido::Quien.to_frame(),
+            r#"{"operacion":"quien","data":null}"#
+        );
+        let bajar = Pedido::Bajar {
+            nombre: "a".into(),
+            desde: 3,
+        };
+        assert_eq!(
+            bajar.to_frame(),
+            r#"{"operacion":"bajar","data":{"desde":3,"nombre":"a"}}"#
+        );
     }
 }

@@ -8,7 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Nombre, TextoChat};
+use super::nombre::{Nombre, TextoChat};
 use crate::api::Archivo;
 use crate::archivos::trozos::Trozo;
 

@@ -66,4 +66,4 @@ pub mod telemetry;
 pub mod verificar;
 pub mod wire;
 
-pub use wire::{Answer, Question, Refusal};
+pub use wire::{Answer, Question, QuestionError};

@@ -229,7 +229,10 @@ mod tests {
         counters.asked(Some(Question::Tarea));
         counters.asked(None);
         counters.answered(Some(Question::Tarea), &Answer::Real("x".into()));
-        counters.answered(None, &Answer::Refused(crate::wire::Refusal::EmptyFrame));
+        counters.answered(
+            None,
+            &Answer::Refused(crate::wire::QuestionError::EmptyFrame),
+        );
         counters.disconnected(a);
         let informe = counters.informe("127.0.0.1:4446".parse().unwrap());
         assert_eq!(informe.conexiones, 1);

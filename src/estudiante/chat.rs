@@ -98,7 +98,7 @@ fn describe_push(empuje: &Empuje) -> Option<String> {
         Empuje::Perdidos { cantidad } => {
             format!("(se perdieron {cantidad} mensajes: no se leyeron a tiempo)")
         }
-        Empuje::Trozo(_) | Empuje::Fin(_) => return None,
+        Empuje::Trozo(_) | Empuje::Fin(_) | Empuje::Desconocido => return None,
     })
 }
 

@@ -22,7 +22,7 @@ use crate::role_counters::{send_informes, RoleCounters};
 use crate::server::{serve, PendingAnswer, Responder, ServerLimits};
 use crate::telemetry::{for_log, QuestionId};
 use crate::wire::texts::ANSWERS;
-use crate::wire::{Answer, Peer, Question, Refusal};
+use crate::wire::{Answer, Peer, Question, QuestionError};
 
 /// Why Tareo could not start or stopped.
 #[derive(Debug, thiserror::Error)]
@@ -119,7 +119,7 @@ impl Responder for Tareo {
                         }
                         Err(err) => {
                             question_line!(warn, "Profesor no respondió: {err}");
-                            Answer::Refused(Refusal::Unavailable {
+                            Answer::Refused(QuestionError::Unavailable {
                                 peer: Peer::Profesor,
                                 detail: format!("{}: {err}", profesor.base_url()),
                             })
@@ -127,7 +127,7 @@ impl Responder for Tareo {
                     }
                 })
             }
-            Question::Contenido => Box::pin(std::future::ready(Refusal::NotForTareo.into())),
+            Question::Contenido => Box::pin(std::future::ready(QuestionError::NotForTareo.into())),
         }
     }
 }

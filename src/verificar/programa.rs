@@ -13,6 +13,8 @@ use std::time::Duration;
 
 use tokio::process::{Child, Command};
 
+use crate::process_table::processes;
+
 /// What `verificar estudiante` runs.
 #[derive(Debug, Clone)]
 pub struct Programa {
@@ -241,39 +243,6 @@ fn children_of(parent: u32) -> Vec<i32> {
         .iter()
         .filter(|process| !process.zombie && process.parent == parent)
         .filter_map(|process| i32::try_from(process.pid).ok())
-        .collect()
-}
-
-/// What `/proc/PID/stat` says of a process, the parts used here.
-struct ProcStat {
-    pid: u32,
-    zombie: bool,
-    parent: u32,
-    group: u32,
-    /// User and system CPU time, in clock ticks.
-    cpu_ticks: f64,
-}
-
-/// Every process `/proc` shows now (the name, which may hold spaces and
-/// parentheses, is skipped by splitting at its last `)`).
-fn processes() -> Vec<ProcStat> {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .filter_map(|entry| {
-            let pid = entry.ok()?.file_name().to_str()?.parse::<u32>().ok()?;
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-            let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-            Some(ProcStat {
-                pid,
-                zombie: *fields.first()? == "Z",
-                parent: fields.get(1)?.parse().ok()?,
-                group: fields.get(2)?.parse().ok()?,
-                cpu_ticks: fields.get(11)?.parse::<f64>().ok()?
-                    + fields.get(12)?.parse::<f64>().ok()?,
-            })
-        })
         .collect()
 }
 

@@ -28,9 +28,23 @@ fn envelope(body: &[u8]) -> Option<Mensaje> {
     serde_json::from_slice(body).ok()
 }
 
+/// Whether `body` is a JSON object with an `estado` key, whatever its
+/// value: the contract's pushes carry none at all (`"estado": null` is
+/// still an `estado`).
+fn carries_estado(body: &[u8]) -> bool {
+    serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|value| {
+            value
+                .as_object()
+                .map(|object| object.contains_key("estado"))
+        })
+        .unwrap_or(false)
+}
+
 /// A push: a mensaje without `estado`.
 fn is_push(body: &[u8]) -> bool {
-    envelope(body).is_some_and(|mensaje| mensaje.estado.is_none())
+    envelope(body).is_some() && !carries_estado(body)
 }
 
 /// An answer (it has `estado`) to `operacion`: its `estado` and `data`.
@@ -211,7 +225,7 @@ async fn chat_reaches_another(addr: &Destino) -> Veredicto {
             continue;
         };
         if push.operacion == "chat" && push.data["texto"] == texto.as_str() {
-            if push.estado.is_some() {
+            if carries_estado(&body) {
                 return Veredicto::Falla(format!(
                     "el empuje lleva \"estado\" (parece una respuesta): \"{}\"",
                     show(&body)
@@ -317,5 +331,18 @@ async fn name_outside_is_refused(addr: &Destino) -> Veredicto {
             show(&body)
         )),
         Err(expected) => Veredicto::Falla(format!("se esperaba {expected}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_push_carries_no_estado_at_all_not_even_null() {
+        assert!(is_push(br#"{"operacion":"chat","data":{}}"#));
+        assert!(!is_push(br#"{"operacion":"chat","data":{},"estado":null}"#));
+        assert!(!is_push(br#"{"operacion":"chat","data":{},"estado":"ok"}"#));
+        assert!(!is_push(b"Docencio: respondiendo pregunta de contenido"));
     }
 }

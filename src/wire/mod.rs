@@ -15,9 +15,6 @@ pub mod texts;
 
 pub use answer::{Answer, Peer, QuestionError};
 
-/// The name [`QuestionError`] had before; kept for code outside the TCP
-/// roles (`crate::Refusal`, Tareo) until it moves to the new one.
-pub use answer::QuestionError as Refusal;
 pub use codec::{frame_codec, split_framed, Buffers, FrameReader, FrameWriter};
 pub use frame::ClientFrame;
 pub use question::Question;

@@ -209,7 +209,7 @@ impl Incoming {
             |err: serde_json::Error| ReadError(crate::telemetry::for_log(&err.to_string()));
         let head: Head = serde_json::from_slice(&body).map_err(unreadable)?;
         Ok(match head.estado {
-            None => Incoming::Empuje(serde_json::from_slice(&body).map_err(unreadable)?),
+            None => Incoming::Empuje(read_push(&body).map_err(unreadable)?),
             Some(EstadoRespuesta::Ok) => Incoming::Respuesta(Respuesta::Ok(
                 serde_json::from_slice(&body).map_err(unreadable)?,
             )),
@@ -225,10 +225,46 @@ impl Incoming {
     }
 }
 
+/// A push in `body`. One of a kind this client does not know (a newer
+/// Docencio's) is [`Empuje::Desconocido`], left alone as before; a known
+/// kind with the wrong `data` is still an error.
+fn read_push(body: &[u8]) -> Result<Empuje, serde_json::Error> {
+    serde_json::from_slice(body).or_else(|err| {
+        #[derive(Deserialize)]
+        struct Kind {
+            operacion: String,
+        }
+        let Kind { operacion } = serde_json::from_slice(body)?;
+        // Its kind alone: only an unknown one reads (as `Desconocido`),
+        // since every known kind needs its `data`.
+        match serde_json::from_value(serde_json::json!({ "operacion": operacion })) {
+            Ok(Empuje::Desconocido) => Ok(Empuje::Desconocido),
+            _ => Err(err),
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_push_of_an_unknown_kind_is_read_and_left_alone() {
+        let newer = Bytes::from_static(br#"{"operacion":"encuesta","data":{"pregunta":"?"}}"#);
+        assert_eq!(
+            Incoming::read(newer).unwrap(),
+            Incoming::Empuje(Empuje::Desconocido)
+        );
+        let bare = Bytes::from_static(br#"{"operacion":"encuesta"}"#);
+        assert_eq!(
+            Incoming::read(bare).unwrap(),
+            Incoming::Empuje(Empuje::Desconocido)
+        );
+        // A known kind with the wrong data is still an error.
+        let broken = Bytes::from_static(br#"{"operacion":"perdidos","data":{}}"#);
+        assert!(Incoming::read(broken).is_err());
+    }
 
     #[test]
     fn a_frame_is_a_mensaje_when_it_starts_with_a_brace() {

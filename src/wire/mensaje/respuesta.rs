@@ -120,6 +120,10 @@ pub enum Empuje {
     Trozo(Trozo),
     /// A download ended.
     Fin(Fin),
+    /// A push of a kind this client does not know (from a newer Docencio):
+    /// read and left alone, never sent.
+    #[serde(other, skip_serializing)]
+    Desconocido,
 }
 
 /// A chat line as students get it.

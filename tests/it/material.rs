@@ -515,16 +515,6 @@ async fn an_interrupted_download_resumes_and_a_wrong_part_is_caught() {
     );
 }
 
-async fn say(client: &mut Client, body: Value) -> Value {
-    client.send(body.to_string()).await;
-    loop {
-        let frame: Value = serde_json::from_str(&client.read().await).unwrap();
-        if frame.get("estado").is_some() {
-            return frame;
-        }
-    }
-}
-
 /// Over frames, names and transfers are checked like over HTTP: nothing
 /// outside the folder, no chunk out of place, no more than the window,
 /// no hand-in under a wrong hash.
@@ -541,84 +531,62 @@ async fn bad_requests_over_frames_are_refused_and_store_nothing() {
         "..",
         "a\u{2215}b",
     ] {
-        let answer = say(
-            &mut client,
-            serde_json::json!({"operacion": "bajar", "data": {"nombre": nombre}}),
-        )
-        .await;
+        let answer = client
+            .request(serde_json::json!({"operacion": "bajar", "data": {"nombre": nombre}}))
+            .await;
         assert_eq!(answer["estado"], "error", "{nombre}: {answer}");
     }
-    let missing = say(
-        &mut client,
-        serde_json::json!({"operacion": "bajar", "data": {"nombre": "no-existe.txt"}}),
-    )
-    .await;
+    let missing = client
+        .request(serde_json::json!({"operacion": "bajar", "data": {"nombre": "no-existe.txt"}}))
+        .await;
     assert_eq!(missing["estado"], "error");
     let beyond = {
         upload(&profesor.url, "corto.txt", b"hola".to_vec()).await;
-        say(
-            &mut client,
-            serde_json::json!({"operacion": "bajar", "data": {"nombre": "corto.txt", "desde": 99}}),
+        client.request(serde_json::json!({"operacion": "bajar", "data": {"nombre": "corto.txt", "desde": 99}}),
         )
         .await
     };
     assert_eq!(beyond["estado"], "error", "{beyond}");
     // A hand-in needs a name first.
-    let anonymous = say(
-        &mut client,
-        serde_json::json!({"operacion": "subir", "data": {"nombre": "t.py", "tamano": 4, "sha256": sha(b"hola")}}),
+    let anonymous = client.request(serde_json::json!({"operacion": "subir", "data": {"nombre": "t.py", "tamano": 4, "sha256": sha(b"hola")}}),
     )
     .await;
     assert_eq!(anonymous["estado"], "error");
-    let hola = say(
-        &mut client,
-        serde_json::json!({"operacion": "hola", "data": {"nombre": "Ana"}}),
-    )
-    .await;
+    let hola = client
+        .request(serde_json::json!({"operacion": "hola", "data": {"nombre": "Ana"}}))
+        .await;
     assert_eq!(hola["estado"], "ok");
     for (nombre, tamano, hash) in [
         ("../t.py", 4u64, sha(b"hola")),
         ("t.py", 4, "no-es-un-hash".to_owned()),
         ("t.py", aula::api::MAX_ENTREGA_BYTES + 1, sha(b"hola")),
     ] {
-        let answer = say(
-            &mut client,
-            serde_json::json!({"operacion": "subir", "data": {"nombre": nombre, "tamano": tamano, "sha256": hash}}),
+        let answer = client.request(serde_json::json!({"operacion": "subir", "data": {"nombre": nombre, "tamano": tamano, "sha256": hash}}),
         )
         .await;
         assert_eq!(answer["estado"], "error", "{nombre} {tamano}: {answer}");
     }
-    let negative = say(
-        &mut client,
-        serde_json::json!({"operacion": "subir", "data": {"nombre": "t.py", "tamano": -1, "sha256": sha(b"hola")}}),
+    let negative = client.request(serde_json::json!({"operacion": "subir", "data": {"nombre": "t.py", "tamano": -1, "sha256": sha(b"hola")}}),
     )
     .await;
     assert_eq!(negative["estado"], "error");
-    let stray = say(
-        &mut client,
-        serde_json::json!({"operacion": "trozo", "data": Trozo::new("t.py", 0, b"hola")}),
-    )
-    .await;
+    let stray = client
+        .request(serde_json::json!({"operacion": "trozo", "data": Trozo::new("t.py", 0, b"hola")}))
+        .await;
     assert_eq!(stray["estado"], "error", "a chunk without subir");
 
     // A hand-in whose bytes do not match its hash: refused, nothing kept.
-    let started = say(
-        &mut client,
-        serde_json::json!({"operacion": "subir", "data": {"nombre": "t.py", "tamano": 4, "sha256": sha(b"hola")}}),
+    let started = client.request(serde_json::json!({"operacion": "subir", "data": {"nombre": "t.py", "tamano": 4, "sha256": sha(b"hola")}}),
     )
     .await;
     assert_eq!(started["estado"], "ok", "{started}");
-    let out_of_place = say(
-        &mut client,
-        serde_json::json!({"operacion": "trozo", "data": Trozo::new("t.py", 2, b"ho")}),
-    )
-    .await;
+    let out_of_place = client
+        .request(serde_json::json!({"operacion": "trozo", "data": Trozo::new("t.py", 2, b"ho")}))
+        .await;
     assert_eq!(out_of_place["estado"], "error");
-    let wrong = say(
-        &mut client,
-        serde_json::json!({"operacion": "trozo", "data": Trozo::new("t.py", 0, b"chao")}),
-    )
-    .await;
+    let wrong = client
+        .request(serde_json::json!({"operacion": "trozo", "data": Trozo::new("t.py", 0, b"chao")}))
+        .await;
     assert_eq!(wrong["estado"], "error", "{wrong}");
     assert!(
         wrong["data"].as_str().unwrap().contains("SHA-256"),
@@ -627,9 +595,7 @@ async fn bad_requests_over_frames_are_refused_and_store_nothing() {
 
     // More chunks than the window without reading answers: told, not held.
     let big = 64 * 1024 * 1024u64;
-    let started = say(
-        &mut client,
-        serde_json::json!({"operacion": "subir", "data": {"nombre": "grande.bin", "tamano": big, "sha256": sha(b"x")}}),
+    let started = client.request(serde_json::json!({"operacion": "subir", "data": {"nombre": "grande.bin", "tamano": big, "sha256": sha(b"x")}}),
     )
     .await;
     assert_eq!(started["estado"], "ok");
@@ -677,17 +643,13 @@ async fn a_download_leaves_room_for_questions_and_sending_to_everyone_reaches_na
     let bytes = pattern(20 * 1024 * 1024);
     upload(&profesor.url, "video.bin", bytes).await;
     let mut client = Client::connect(docencio).await;
-    let hola = say(
-        &mut client,
-        serde_json::json!({"operacion": "hola", "data": {"nombre": "Ana"}}),
-    )
-    .await;
+    let hola = client
+        .request(serde_json::json!({"operacion": "hola", "data": {"nombre": "Ana"}}))
+        .await;
     assert_eq!(hola["estado"], "ok");
-    let started = say(
-        &mut client,
-        serde_json::json!({"operacion": "bajar", "data": {"nombre": "video.bin"}}),
-    )
-    .await;
+    let started = client
+        .request(serde_json::json!({"operacion": "bajar", "data": {"nombre": "video.bin"}}))
+        .await;
     assert_eq!(started["estado"], "ok", "{started}");
     client.send("Contenido").await;
     // The answer comes long before the 640 chunks are through.
@@ -714,11 +676,9 @@ async fn a_download_leaves_room_for_questions_and_sending_to_everyone_reaches_na
         .unwrap();
     assert_eq!(sent.status(), StatusCode::ACCEPTED);
     let mut other = Client::connect(docencio).await;
-    let hola = say(
-        &mut other,
-        serde_json::json!({"operacion": "hola", "data": {"nombre": "Beto"}}),
-    )
-    .await;
+    let hola = other
+        .request(serde_json::json!({"operacion": "hola", "data": {"nombre": "Beto"}}))
+        .await;
     assert_eq!(hola["estado"], "ok");
     let sent = http()
         .post(format!("{}/material/video.bin/enviar", profesor.url))

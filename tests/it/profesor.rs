@@ -323,7 +323,7 @@ async fn malformed_bodies_and_wrong_content_types_are_json_4xx_and_count_nothing
     assert_eq!(json["total"], 1, "only the valid POST counted: {json}");
 }
 
-async fn get_json(url: &str) -> (StatusCode, Value) {
+async fn get_with_status(url: &str) -> (StatusCode, Value) {
     json_of(http().get(url).send().await.unwrap()).await
 }
 
@@ -355,7 +355,7 @@ async fn a_restarted_profesor_tells_the_folders_total_from_what_this_run_counted
         .await
         .unwrap();
     assert_eq!(json_of(response).await.1["total"], 5);
-    let (status, estado) = get_json(&format!("{}/estado", again.url)).await;
+    let (status, estado) = get_with_status(&format!("{}/estado", again.url)).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(estado["total"], 5, "since the folder was created");
     assert_eq!(estado["contadas_esta_ejecucion"], 2, "this run");
@@ -400,7 +400,7 @@ async fn informes_with_counters_at_the_limit_saturate_instead_of_overflowing() {
             .unwrap();
         assert_eq!(response.status(), 204);
     }
-    let (status, estado) = get_json(&format!("{}/estado", profesor.url)).await;
+    let (status, estado) = get_with_status(&format!("{}/estado", profesor.url)).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(estado["preguntas"]["Tarea"], u64::MAX);
     assert_eq!(estado["preguntas"]["Pregunta Dificil"], 2);

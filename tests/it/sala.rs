@@ -31,11 +31,6 @@ async fn announce(url: &str, texto: &str) -> Value {
     response.json().await.unwrap()
 }
 
-async fn say(client: &mut Client, body: Value) -> Value {
-    client.send(body.to_string()).await;
-    serde_json::from_str(&client.read().await).unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_announcement_reaches_every_student_of_every_docencio() {
     let profesor = start_profesor_with(profesor::Config {
@@ -54,15 +49,13 @@ async fn an_announcement_reaches_every_student_of_every_docencio() {
     let (second, _second) = start_docencio_with(docencio(())).await;
 
     let mut ana = Client::connect(first).await;
-    let answer = say(
-        &mut ana,
-        json!({"operacion": "hola", "data": {"nombre": "Ana"}}),
-    )
-    .await;
+    let answer = ana
+        .say(json!({"operacion": "hola", "data": {"nombre": "Ana"}}))
+        .await;
     assert_eq!(answer["estado"], "ok");
     let mut notebook = Client::connect(second).await;
     let mut quiet = Client::connect(second).await;
-    let answer = say(&mut quiet, json!({"operacion": "quien"})).await;
+    let answer = quiet.say(json!({"operacion": "quien"})).await;
     assert_eq!(answer["estado"], "ok");
 
     let anuncio = announce(&profesor.url, "Examen el lunes").await;
@@ -218,14 +211,15 @@ impl Member {
             pushed: Default::default(),
         };
         let answer = member
-            .say(json!({"operacion": "hola", "data": {"nombre": name}}))
+            .request(json!({"operacion": "hola", "data": {"nombre": name}}))
             .await;
         assert_eq!(answer["estado"], "ok", "{answer}");
         member
     }
 
-    /// Sends `body`; its answer (a frame with `estado`).
-    async fn say(&mut self, body: Value) -> Value {
+    /// Sends `body`; its answer (a frame with `estado`), keeping the
+    /// pushes that came first for [`Member::heard`].
+    async fn request(&mut self, body: Value) -> Value {
         self.client.send(body.to_string()).await;
         loop {
             let frame: Value = serde_json::from_str(&self.client.read().await).unwrap();
@@ -366,12 +360,12 @@ async fn chat_between_two_docencios(first_profesor: &str, second_profesor: &str)
     // A line that escaping makes too long (tabs become `\t`) is refused at
     // once by its Docencio, not later by Profesor with the lines around it.
     let long = ana
-        .say(json!({"operacion": "chat", "data": "a\tb".repeat(160)}))
+        .request(json!({"operacion": "chat", "data": "a\tb".repeat(160)}))
         .await;
     assert_eq!(long["estado"], "error", "{long}");
     for n in 0..5 {
         let sent = ana
-            .say(json!({"operacion": "chat", "data": format!("Ana {n}")}))
+            .request(json!({"operacion": "chat", "data": format!("Ana {n}")}))
             .await;
         assert_eq!(sent["estado"], "ok", "{sent}");
     }
@@ -379,7 +373,7 @@ async fn chat_between_two_docencios(first_profesor: &str, second_profesor: &str)
     let anas: Vec<String> = (0..5).map(|n| format!("Ana: Ana {n}")).collect();
     assert_eq!(luis.heard(5).await, anas);
     let sent = luis
-        .say(json!({"operacion": "chat", "data": "Luis 0"}))
+        .request(json!({"operacion": "chat", "data": "Luis 0"}))
         .await;
     assert_eq!(sent["estado"], "ok", "{sent}");
     // Beto (Ana's Docencio) hears Ana's lines once, then Luis's: an echo of
@@ -390,7 +384,7 @@ async fn chat_between_two_docencios(first_profesor: &str, second_profesor: &str)
     assert_eq!(ana.heard(1).await, ["Luis: Luis 0"]);
     // Nothing more came to anybody: each one's next frame is its answer.
     for member in [&mut ana, &mut beto, &mut luis] {
-        let answer = member.say(json!({"operacion": "quien"})).await;
+        let answer = member.request(json!({"operacion": "quien"})).await;
         assert_eq!(answer["estado"], "ok");
         assert!(member.pushed.is_empty(), "{:?}", member.pushed);
     }
@@ -435,13 +429,13 @@ async fn our_students_count_announcements_and_keep_their_answers_straight() {
             let mut probe = Client::connect(class.docencio_addr).await;
             let all = json!(["alumno1", "alumno2", "alumno3", "alumno4"]);
             for _ in 0..100 {
-                let quien = say(&mut probe, json!({"operacion": "quien"})).await;
+                let quien = probe.say(json!({"operacion": "quien"})).await;
                 if quien["data"] == all {
                     break;
                 }
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
-            let quien = say(&mut probe, json!({"operacion": "quien"})).await;
+            let quien = probe.say(json!({"operacion": "quien"})).await;
             assert_eq!(quien["data"], all);
         }
         let response = http()
@@ -647,11 +641,9 @@ async fn a_student_that_never_reads_is_cut_off_and_slows_nobody() {
     let mut slow = Client {
         framed: tokio_util::codec::LengthDelimitedCodec::builder().new_framed(stream),
     };
-    let answer = say(
-        &mut slow,
-        json!({"operacion": "hola", "data": {"nombre": "Lento"}}),
-    )
-    .await;
+    let answer = slow
+        .say(json!({"operacion": "hola", "data": {"nombre": "Lento"}}))
+        .await;
     assert_eq!(answer["estado"], "ok", "{answer}");
 
     // The ones that read, each checking order as it goes.

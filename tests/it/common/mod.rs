@@ -243,6 +243,24 @@ impl Client {
         }
     }
 
+    /// Sends a mensaje and returns the next frame, whatever it is.
+    pub async fn say(&mut self, mensaje: serde_json::Value) -> serde_json::Value {
+        self.send(mensaje.to_string()).await;
+        serde_json::from_str(&self.read().await).unwrap()
+    }
+
+    /// Sends a mensaje and returns its answer (the first frame with
+    /// `estado`), passing over the pushes that come first.
+    pub async fn request(&mut self, mensaje: serde_json::Value) -> serde_json::Value {
+        self.send(mensaje.to_string()).await;
+        loop {
+            let frame: serde_json::Value = serde_json::from_str(&self.read().await).unwrap();
+            if frame.get("estado").is_some() {
+                return frame;
+            }
+        }
+    }
+
     pub async fn send(&mut self, text: impl AsRef<[u8]>) {
         self.framed
             .send(Bytes::copy_from_slice(text.as_ref()))
